@@ -1,0 +1,185 @@
+"""The `albert-audit` command line: parse arguments, call the Python API, print. No logic lives here.
+
+Exit codes: 0 success, 1 an internal error (a bug: please report it), 2 a bad input or an unusable model
+(one line on stderr saying what and where), 130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from albert_audit import __version__
+from albert_audit.errors import AuditError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _alpha(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value!r}") from None
+    if not 0.0 < number < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value!r}")
+    return number
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--revision", help="hub branch, tag or commit of the model")
+    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    parser.add_argument("--dtype", default="auto",
+                        help="auto (bf16 on a GPU that has it, fp32 otherwise), float32, bfloat16, float16")
+    parser.add_argument("--batch-size", type=_batch_size, default="auto",
+                        help="sequences per forward pass, or auto (halves on GPU out-of-memory)")
+    parser.add_argument("--top-k", type=_positive_int, default=10, help="fills kept per item (default 10)")
+    parser.add_argument("--offline", action="store_true", help="never touch the network (hub cache only)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow code shipped with a hub model to run (off by default)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="allow pickle (.bin) weights, which can run code when loaded (off by default)")
+
+
+def _add_stats_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="seed of every resampling (default 0)")
+    parser.add_argument("--alpha", type=_alpha, default=0.05, help="false discovery rate (default 0.05)")
+    parser.add_argument("--n-resamples", type=_positive_int, default=10_000,
+                        help="bootstrap and Monte Carlo permutation resamples (default 10000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="albert-audit",
+        description="Bias and fairness audits of masked language models (albert-large-v2 and descendants).")
+    parser.add_argument("--version", action="version", version=f"albert-audit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="audit one model: score probe sets, compute findings, write a report")
+    run.add_argument("--model", required=True, help="hub id (e.g. albert-large-v2) or a local model folder")
+    run.add_argument("--probes", action="append", required=True, metavar="FILE_OR_NAME",
+                     help="probe-set YAML file or shipped set name; repeat for several")
+    run.add_argument("--out", required=True, type=Path, help="run folder to write")
+    run.add_argument("--no-report", action="store_true", help="skip report.html")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_options(run)
+    _add_stats_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    report = commands.add_parser("report", help="re-render report.html of a run folder (no model needed)")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.set_defaults(handler=cmd_report)
+
+    probes = commands.add_parser("probes", help="list or validate probe sets")
+    probe_commands = probes.add_subparsers(dest="probes_command", metavar="ACTION", required=True)
+    listing = probe_commands.add_parser("list", help="list the shipped probe sets")
+    listing.set_defaults(handler=cmd_probes_list)
+    validate = probe_commands.add_parser("validate", help="check probe-set files; exit 2 on the first bad one")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.set_defaults(handler=cmd_probes_validate)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`albert-audit run`."""
+    from albert_audit.api import AuditConfig, run_audit
+
+    config = AuditConfig(
+        model=args.model, probes=args.probes, out=args.out, revision=args.revision, device=args.device,
+        dtype=args.dtype, batch_size=args.batch_size, top_k=args.top_k, seed=args.seed, alpha=args.alpha,
+        n_resamples=args.n_resamples, offline=args.offline, trust_remote_code=args.trust_remote_code,
+        allow_pickle=args.allow_pickle, progress=not args.quiet, write_report=not args.no_report)
+    result = run_audit(config)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    counts = result.summary["counts"]
+    print(f"scored {counts['items']} items ({counts['unique_sequences']} unique sequences) on "
+          f"{result.summary['device']} in {result.summary['timings_s']['score']:.1f} s")
+    if result.findings is not None:
+        n_sig = int(result.findings["significant"].astype(bool).sum())
+        print(f"{len(result.findings)} findings, {n_sig} significant at FDR {args.alpha}")
+    print(f"run folder: {result.out}")
+    if (result.out / "report.html").is_file():
+        print(f"report: {result.out / 'report.html'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`albert-audit report RUN_DIR`."""
+    from albert_audit.api import rerender_report
+
+    print(f"report: {rerender_report(args.run_dir)}")
+    return 0
+
+
+def cmd_probes_list(args: argparse.Namespace) -> int:
+    """`albert-audit probes list`."""
+    from albert_audit.library import list_shipped
+    from albert_audit.spec import load_probe_set
+
+    for path in list_shipped():
+        probe_set = load_probe_set(path)
+        groups = ", ".join(probe_set.group_names) or "-"
+        print(f"{probe_set.name:<22} {probe_set.category:<18} {len(probe_set.templates):>3} templates  "
+              f"{len(probe_set.targets):>3} targets  groups: {groups}")
+    return 0
+
+
+def cmd_probes_validate(args: argparse.Namespace) -> int:
+    """`albert-audit probes validate PATH...`."""
+    from albert_audit.spec import load_probe_sets
+
+    probe_sets = load_probe_sets(args.paths)
+    for probe_set in probe_sets:
+        for warning in probe_set.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"ok: {probe_set.path} ({probe_set.name}: {len(probe_set.templates)} templates, "
+              f"{len(probe_set.groups)} groups, {len(probe_set.targets)} targets)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "offline", False):
+        # read by huggingface_hub when it is imported, which happens later, inside the engine
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except AuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; files already written are complete (each is written atomically)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The model side: loading and batched scoring. The only package that imports torch or transformers."""

@@ -1,0 +1,267 @@
+"""Load a masked language model and its tokenizer from the hub or a local folder, safely.
+
+Safety rules (see shared/reference/reliability_checklist.md): safetensors unless the user opts in to
+pickle weights; no remote code unless asked; a checkpoint without its MLM head is refused instead of being
+given a random head; a tokenizer whose size does not fit the model is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from albert_audit.errors import AuditError
+
+#: Unused embedding rows a model may carry beyond its tokenizer (vocabularies padded to a multiple of 64/128).
+MAX_PADDING_ROWS = 128
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+@dataclass
+class ModelInfo:
+    """Where a model came from and how it runs; recorded in summary.json."""
+
+    id: str
+    revision: str | None
+    commit: str | None
+    path: str
+    model_class: str
+    model_type: str
+    num_parameters: int
+    vocab_size: int
+    tokenizer_size: int
+    mask_token: str
+    weights_sha256: dict[str, str] = field(default_factory=dict)
+    device: str = "cpu"
+    dtype: str = "float32"
+    head: str = "own"
+    max_length: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for JSON."""
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for scoring: eval mode, on its device, with its tokenizer."""
+
+    model: Any
+    tokenizer: Any
+    info: ModelInfo
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Pick cuda > mps > cpu for "auto"; check that an explicit choice exists."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise AuditError(f"--device {device}: no CUDA GPU is available on this machine")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise AuditError("--device mps: Apple MPS is not available on this machine")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise AuditError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """bf16 on a GPU that supports it, fp32 otherwise ("auto"); or the dtype named."""
+    import torch
+
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in names:
+        raise AuditError(f"--dtype {dtype!r}: expected auto, float32, bfloat16 or float16")
+    return names[dtype]
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """True when the hub's host answers a TCP connection within the timeout (no HTTP request is made)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    host, port = parsed.hostname or "huggingface.co", parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _commit_from_path(path: Path) -> str | None:
+    """The 40-hex commit of a hub cache snapshot folder (models--org--name/snapshots/<commit>/)."""
+    parts = path.resolve().parts
+    if len(parts) >= 2 and parts[-2] == "snapshots" and len(parts[-1]) == 40:
+        return parts[-1]
+    return None
+
+
+def _check_config(config: dict[str, Any], where: str, *, trust_remote_code: bool) -> None:
+    """Refuse config.json content that could run code or hijack loading (CVE-2026-4372 and kin)."""
+    if "auto_map" in config and not trust_remote_code:
+        raise AuditError(f"{where}: config.json asks for custom code (auto_map); refusing. Pass "
+                         "--trust-remote-code only if you trust this repository")
+    hidden = sorted(key for key in config if key.startswith("_") and key not in ("_name_or_path",))
+    if hidden:
+        raise AuditError(f"{where}: config.json has private keys {hidden} that can change how code loads; "
+                         "refusing")
+    if "model_type" not in config:
+        raise AuditError(f"{where}: config.json has no model_type; not a transformers model folder")
+
+
+def _local_snapshot(model_ref: str, revision: str | None) -> Path | None:
+    """The cached snapshot folder of a hub model, without touching the network (None if not cached)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(model_ref, "config.json", revision=revision)
+    if isinstance(found, str):
+        return Path(found).parent
+    return None
+
+
+def _fetch_snapshot(model_ref: str, revision: str | None, *, allow_pickle: bool) -> Path:
+    """Download the files a masked LM needs from the hub into the cache; return the snapshot folder."""
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.model", "*.txt", "*.safetensors"]
+    if allow_pickle:
+        patterns.append("*.bin")
+    try:
+        return Path(snapshot_download(model_ref, revision=revision, allow_patterns=patterns))
+    except Exception as exc:  # the hub client raises many kinds; all mean "not loadable"
+        raise AuditError(f"cannot load {model_ref!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+
+
+def locate_model(model_ref: str, *, revision: str | None = None, offline: bool = False,
+                 allow_pickle: bool = False) -> Path:
+    """Resolve a model reference (local folder or hub id) to a local folder of files."""
+    path = Path(model_ref).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise AuditError(f"cannot load {model_ref!r}: the folder has no config.json")
+        return path
+    if path.exists():
+        raise AuditError(f"cannot load {model_ref!r}: expected a model folder (config.json + weights), "
+                         "not a file")
+    if model_ref.startswith((".", "/", "~")) or model_ref.count("/") > 1:
+        raise AuditError(f"cannot load {model_ref!r}: no such folder")
+    cached = _local_snapshot(model_ref, revision)
+    if offline or not hub_reachable():
+        if cached is not None:
+            return cached
+        raise AuditError(f"cannot load {model_ref!r}: no network access and not in the local cache; "
+                         "pass a local folder with --model")
+    return _fetch_snapshot(model_ref, revision, allow_pickle=allow_pickle)
+
+
+def _weight_files(folder: Path, *, allow_pickle: bool) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    safe = [p for p in files if p.suffix == ".safetensors"]
+    if safe:
+        return safe
+    if files and not allow_pickle:
+        names = ", ".join(p.name for p in files)
+        raise AuditError(f"{folder}: only pickle weights ({names}); pickle files can run code when loaded. "
+                         "Convert them to safetensors, or pass --allow-pickle if you trust the source")
+    if not files:
+        raise AuditError(f"{folder}: no weight files (*.safetensors) found")
+    return files
+
+
+def _missing_head_keys(model: Any, missing: list[str]) -> list[str]:
+    """Missing weights that lie outside the base encoder, i.e. in the MLM head."""
+    prefix = getattr(model, "base_model_prefix", "")
+    return sorted(k for k in missing if not (prefix and k.startswith(prefix + ".")))
+
+
+def load_tokenizer(folder: Path, config: Any) -> Any:
+    """Load and check the tokenizer of a model folder."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:
+        raise AuditError(f"{folder}: cannot load the tokenizer: {str(exc).splitlines()[0]}") from exc
+    size = len(tokenizer)
+    if size > config.vocab_size or config.vocab_size - size > MAX_PADDING_ROWS:
+        raise AuditError(f"{folder}: the tokenizer has {size} tokens but the model has {config.vocab_size} "
+                         "embedding rows; the tokenizer files are missing or belong to another model")
+    if tokenizer.mask_token is None or tokenizer.mask_token_id is None:
+        raise AuditError(f"{folder}: the tokenizer has no mask token; not a masked language model")
+    return tokenizer
+
+
+def load_model(model_ref: str, *, revision: str | None = None, device: str = "auto", dtype: str = "auto",
+               offline: bool = False, trust_remote_code: bool = False, allow_pickle: bool = False,
+               require_head: bool = True) -> LoadedModel:
+    """Load a masked LM for scoring; every failure is an AuditError with one clear line."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    folder = locate_model(model_ref, revision=revision, offline=offline, allow_pickle=allow_pickle)
+    try:
+        raw_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AuditError(f"{folder / 'config.json'}: unreadable config: {exc}") from exc
+    _check_config(raw_config, str(folder), trust_remote_code=trust_remote_code)
+    weights = _weight_files(folder, allow_pickle=allow_pickle)
+    device_name = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device_name)
+    try:
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True,
+                                            trust_remote_code=trust_remote_code)
+        model, loading_info = AutoModelForMaskedLM.from_pretrained(
+            str(folder), config=config, local_files_only=True, trust_remote_code=trust_remote_code,
+            use_safetensors=not allow_pickle or any(p.suffix == ".safetensors" for p in weights),
+            output_loading_info=True, dtype=torch.float32)
+    except AuditError:
+        raise
+    except (ValueError, OSError, KeyError) as exc:
+        raise AuditError(f"cannot load {model_ref!r} as a masked language model: "
+                         f"{str(exc).splitlines()[0]}") from exc
+    missing_head = _missing_head_keys(model, list(loading_info.get("missing_keys", [])))
+    if missing_head and require_head:
+        arch = ", ".join(raw_config.get("architectures") or ["unknown"])
+        raise AuditError(f"{model_ref!r} ({arch}) has no masked-language-model head (missing "
+                         f"{', '.join(missing_head[:4])}{' ...' if len(missing_head) > 4 else ''}); its scores "
+                         "would come from random weights. Audit it with `albert-audit compare`, which grafts "
+                         "the base model's head")
+    tokenizer = load_tokenizer(folder, config)
+    model.to(device=device_name, dtype=torch_dtype)
+    model.eval()
+    info = ModelInfo(
+        id=model_ref, revision=revision, commit=_commit_from_path(folder), path=str(folder),
+        model_class=type(model).__name__, model_type=str(config.model_type),
+        num_parameters=sum(p.numel() for p in model.parameters()), vocab_size=int(config.vocab_size),
+        tokenizer_size=len(tokenizer), mask_token=str(tokenizer.mask_token),
+        weights_sha256={p.name: sha256_file(p) for p in weights}, device=device_name,
+        dtype=str(torch_dtype).removeprefix("torch."),
+        max_length=int(getattr(config, "max_position_embeddings", 512)),
+    )
+    return LoadedModel(model=model, tokenizer=tokenizer, info=info)

@@ -1,0 +1,300 @@
+"""Batched MLM scoring: items in, top-k fills and target log-probabilities out, same order.
+
+How it works:
+1. Every sentence the model must see is tokenized once; identical token sequences are scored once.
+2. A target that the tokenizer splits into n > 1 pieces is scored by the left-to-right chain rule over n
+   masks (MULTI_PIECE_METHOD): the template's one mask becomes n masks, and
+   log P(word) = sum_j log P(piece_j | pieces before j filled in, pieces after j still masked).
+   Single-piece targets (n = 1) are read from the same forward pass as the top-k fills.
+3. Sequences are sorted by length and padded per batch (right padding with an attention mask), run under
+   torch.inference_mode, and log_softmax is taken in fp32 at the mask positions only.
+4. On CUDA out-of-memory the batch size halves and the work goes on; the sizes used are reported.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from albert_audit.engine.loading import LoadedModel
+from albert_audit.errors import AuditError
+
+MULTI_PIECE_METHOD = (
+    "chain rule, left to right: a word of n pieces is scored in a copy of the sentence with n mask "
+    "tokens; log P(word) = sum over j of log P(piece j | pieces before j filled in, later pieces masked)"
+)
+DEFAULT_CPU_BATCH = 64
+DEFAULT_GPU_BATCH = 512
+
+FILL_COLUMNS = ["item_id", "rank", "token_id", "token", "prob", "logprob"]
+TARGET_COLUMNS = ["item_id", "target", "n_pieces", "logprob", "prior_logprob"]
+
+
+@dataclass
+class ScoreResult:
+    """The engine's output tables and what it took to make them."""
+
+    fills: pd.DataFrame
+    targets: pd.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class _SequenceBank:
+    """Unique token sequences and the (position, token) read-outs requested from each."""
+
+    def __init__(self) -> None:
+        self.index: dict[tuple[int, ...], int] = {}
+        self.sequences: list[tuple[int, ...]] = []
+        self.piece_requests: list[tuple[int, int, int]] = []  # (sequence, position, token id)
+        self.topk_requests: list[tuple[int, int]] = []  # (sequence, position)
+
+    def add(self, ids: tuple[int, ...]) -> int:
+        found = self.index.get(ids)
+        if found is None:
+            found = self.index[ids] = len(self.sequences)
+            self.sequences.append(ids)
+        return found
+
+    def request_piece(self, ids: tuple[int, ...], position: int, token_id: int) -> int:
+        self.piece_requests.append((self.add(ids), position, token_id))
+        return len(self.piece_requests) - 1
+
+    def request_topk(self, ids: tuple[int, ...], position: int) -> int:
+        self.topk_requests.append((self.add(ids), position))
+        return len(self.topk_requests) - 1
+
+
+def term_piece_counter(tokenizer: Any):
+    """A function (term, text_before_term) -> number of tokenizer pieces of the term in that context."""
+
+    def count(term: str, text_before: str) -> int:
+        return len(_pieces_in_context(tokenizer, text_before + term, len(text_before), len(term)))
+
+    return count
+
+
+def _pieces_in_context(tokenizer: Any, text: str, start: int, length: int) -> list[int]:
+    """Token ids of the characters text[start:start+length] as the tokenizer splits them in context."""
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    end = start + length
+    pieces = [tid for tid, (a, b) in zip(encoded["input_ids"], encoded["offset_mapping"], strict=True)
+              if b > start and a < end and b > a]
+    if not pieces:
+        raise AuditError(f"the tokenizer produced no pieces for {text[start:end]!r} in {text!r}")
+    return pieces
+
+
+def _mask_position(ids: list[int], mask_id: int, ordinal: int, where: str) -> int:
+    positions = [i for i, tok in enumerate(ids) if tok == mask_id]
+    if not positions:
+        raise AuditError(f"{where}: the tokenized sentence has no mask token (was it cut off?)")
+    return positions[ordinal]
+
+
+def _chain_sequences(ids: list[int], position: int, pieces: list[int], mask_id: int):
+    """Yield (sequence, read position, piece id) for the left-to-right chain rule over len(pieces) masks."""
+    n = len(pieces)
+    for j in range(n):
+        seq = ids[:position] + pieces[:j] + [mask_id] * (n - j) + ids[position + 1:]
+        yield tuple(seq), position + j, pieces[j]
+
+
+def _target_mask_ordinal(template: str, has_slot: bool) -> int:
+    """In the prior sentence, the template's mask is the first mask unless the slot precedes it."""
+    if not has_slot:
+        return 0
+    slot_at = template.find("<")
+    return -1 if 0 <= slot_at < template.find("[MASK]") else 0
+
+
+def _default_batch_size(device: str) -> int:
+    return DEFAULT_GPU_BATCH if device.startswith("cuda") else DEFAULT_CPU_BATCH
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _run_batches(loaded: LoadedModel, bank: _SequenceBank, *, batch_size: int, top_k: int,
+                 progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Forward every unique sequence once; return piece log-probs, top-k ids and top-k log-probs."""
+    from tqdm.auto import tqdm
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    device = loaded.info.device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    n_seq = len(bank.sequences)
+    # read-outs grouped by sequence: (sequence, position) -> row in a per-batch logits matrix
+    wanted: dict[int, set[int]] = {}
+    for seq, pos, _ in bank.piece_requests:
+        wanted.setdefault(seq, set()).add(pos)
+    for seq, pos in bank.topk_requests:
+        wanted.setdefault(seq, set()).add(pos)
+    piece_by_key: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for req, (seq, pos, tok) in enumerate(bank.piece_requests):
+        piece_by_key.setdefault((seq, pos), []).append((req, tok))
+    topk_by_key: dict[tuple[int, int], list[int]] = {}
+    for req, key in enumerate(bank.topk_requests):
+        topk_by_key.setdefault(key, []).append(req)
+
+    piece_logprob = np.full(len(bank.piece_requests), np.nan)
+    topk_ids = np.zeros((len(bank.topk_requests), top_k), dtype=np.int64)
+    topk_logprob = np.zeros((len(bank.topk_requests), top_k))
+    order = sorted(range(n_seq), key=lambda s: (len(bank.sequences[s]), s))
+    sizes_used: list[int] = []
+    bar = tqdm(total=n_seq, desc="scoring", unit="seq", file=sys.stderr, disable=not progress,
+               mininterval=0.5, dynamic_ncols=True)
+    cursor = 0
+    with torch.inference_mode():
+        while cursor < n_seq:
+            chunk = order[cursor:cursor + batch_size]
+            width = max(len(bank.sequences[s]) for s in chunk)
+            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+            attention = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, seq in enumerate(chunk):
+                tokens = bank.sequences[seq]
+                ids[row, :len(tokens)] = torch.tensor(tokens)
+                attention[row, :len(tokens)] = 1
+            try:
+                logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
+            except Exception as exc:  # OOM back-off; anything else propagates
+                if not _is_oom(exc):
+                    raise
+                if device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                if batch_size == 1:
+                    raise AuditError("out of memory even with batch size 1; use a smaller --max-length "
+                                     "or another device") from exc
+                batch_size = max(1, batch_size // 2)
+                continue
+            row_of = {seq: row for row, seq in enumerate(chunk)}
+            keys = [(seq, pos) for seq in chunk for pos in sorted(wanted.get(seq, ()))]
+            rows = torch.tensor([row_of[seq] for seq, _ in keys], dtype=torch.long, device=logits.device)
+            cols = torch.tensor([pos for _, pos in keys], dtype=torch.long, device=logits.device)
+            logprobs = torch.log_softmax(logits[rows, cols].float(), dim=-1)
+            piece_req, piece_row, piece_tok, topk_req, topk_row = [], [], [], [], []
+            for r, key in enumerate(keys):
+                for req, tok in piece_by_key.get(key, ()):
+                    piece_req.append(req)
+                    piece_row.append(r)
+                    piece_tok.append(tok)
+                for req in topk_by_key.get(key, ()):
+                    topk_req.append(req)
+                    topk_row.append(r)
+            if piece_req:
+                piece_logprob[piece_req] = logprobs[piece_row, piece_tok].cpu().numpy()
+            if topk_req:
+                best_lp, best_ids = logprobs[topk_row].topk(top_k, dim=-1)
+                topk_ids[topk_req] = best_ids.cpu().numpy()
+                topk_logprob[topk_req] = best_lp.cpu().numpy()
+            sizes_used.append(len(chunk))
+            cursor += len(chunk)
+            bar.update(len(chunk))
+    bar.close()
+    return piece_logprob, topk_ids, topk_logprob, sizes_used
+
+
+def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, list[str]], *, top_k: int = 10,
+                batch_size: int | str = "auto", progress: bool = True) -> ScoreResult:
+    """Score every item: top-k fills at its mask and log P(target) for its probe set's targets.
+
+    `targets` maps a probe-set name to its target words. `items` has the items columns of the data
+    contract; `text` and `prior_text` already carry the model's mask token.
+    """
+    tokenizer = loaded.tokenizer
+    mask_id = int(tokenizer.mask_token_id)
+    mask_token = str(tokenizer.mask_token)
+    max_length = loaded.info.max_length
+    if top_k < 1 or top_k > loaded.info.vocab_size:
+        raise AuditError(f"--top-k {top_k}: must be between 1 and the vocabulary size")
+    if batch_size == "auto":
+        batch = _default_batch_size(loaded.info.device)
+    elif isinstance(batch_size, int) and batch_size >= 1:
+        batch = batch_size
+    else:
+        raise AuditError(f"--batch-size {batch_size!r}: expected a positive integer or 'auto'")
+
+    started = time.perf_counter()
+    texts = list(dict.fromkeys(list(items["text"]) + list(items["prior_text"])))
+    encoded = dict(zip(texts, tokenizer(texts, add_special_tokens=True)["input_ids"], strict=True))
+    bank = _SequenceBank()
+    topk_of_item: list[int] = []
+    chains: list[tuple[int, str, int, list[int], list[int]]] = []  # (item, target, n, text reqs, prior reqs)
+    piece_cache: dict[tuple[str, str], list[int]] = {}
+    for row in items.itertuples(index=False):
+        where = f"probe set {row.probe_set!r}, template {row.template_id} ({row.template!r})"
+        ids = list(encoded[row.text])
+        prior_ids = list(encoded[row.prior_text])
+        if len(ids) > max_length or len(prior_ids) > max_length:
+            raise AuditError(f"{where}: {len(ids)} tokens, more than the model's {max_length}; shorten it")
+        if ids.count(mask_id) != 1:
+            raise AuditError(f"{where}: the sentence {row.text!r} has {ids.count(mask_id)} mask tokens "
+                             "after tokenization; expected exactly one")
+        position = _mask_position(ids, mask_id, 0, where)
+        prior_position = _mask_position(prior_ids, mask_id, _target_mask_ordinal(row.template, bool(row.term)),
+                                        where)
+        topk_of_item.append(bank.request_topk(tuple(ids), position))
+        at = row.text.index(mask_token)
+        for target in targets.get(row.probe_set, ()):
+            key = (row.text, target)
+            if key not in piece_cache:
+                filled = row.text[:at] + target + row.text[at + len(mask_token):]
+                piece_cache[key] = _pieces_in_context(tokenizer, filled, at, len(target))
+            pieces = piece_cache[key]
+            text_reqs = [bank.request_piece(s, p, t) for s, p, t in _chain_sequences(ids, position, pieces,
+                                                                                       mask_id)]
+            prior_reqs = [bank.request_piece(s, p, t) for s, p, t in _chain_sequences(prior_ids, prior_position,
+                                                                                        pieces, mask_id)]
+            chains.append((int(row.item_id), target, len(pieces), text_reqs, prior_reqs))
+    too_long = [s for s in bank.sequences if len(s) > max_length]
+    if too_long:
+        raise AuditError(f"a multi-piece target makes a sentence of {len(too_long[0])} tokens, more than the "
+                         f"model's {max_length}")
+    prepared = time.perf_counter()
+    piece_lp, topk_ids, topk_lp, sizes = _run_batches(loaded, bank, batch_size=batch, top_k=top_k,
+                                                      progress=progress)
+    scored = time.perf_counter()
+
+    decoded: dict[int, str] = {}
+    fill_rows: dict[str, list[Any]] = {name: [] for name in FILL_COLUMNS if name != "prob"}
+    for item_id, req in zip(items["item_id"].tolist(), topk_of_item, strict=True):
+        for rank in range(top_k):
+            token_id = int(topk_ids[req, rank])
+            if token_id not in decoded:
+                decoded[token_id] = tokenizer.decode([token_id])
+            fill_rows["item_id"].append(item_id)
+            fill_rows["rank"].append(rank + 1)
+            fill_rows["token_id"].append(token_id)
+            fill_rows["token"].append(decoded[token_id])
+            fill_rows["logprob"].append(float(topk_lp[req, rank]))
+    fills = pd.DataFrame(fill_rows)
+    fills["prob"] = np.exp(fills["logprob"].to_numpy(dtype=float))
+    fills = fills[FILL_COLUMNS].astype({"item_id": "int64", "rank": "int64", "token_id": "int64"})
+    target_table = pd.DataFrame({
+        "item_id": [c[0] for c in chains],
+        "target": [c[1] for c in chains],
+        "n_pieces": [c[2] for c in chains],
+        "logprob": [float(piece_lp[c[3]].sum()) for c in chains],
+        "prior_logprob": [float(piece_lp[c[4]].sum()) for c in chains],
+    }, columns=TARGET_COLUMNS).astype({"item_id": "int64", "n_pieces": "int64", "logprob": "float64",
+                                       "prior_logprob": "float64"})
+    stats = {
+        "items": len(items),
+        "unique_sequences": len(bank.sequences),
+        "read_outs": len(bank.piece_requests) + len(bank.topk_requests),
+        "batch_size_requested": batch_size,
+        "batch_size_start": batch,
+        "batch_sizes_used": sorted(set(sizes)),
+        "batches": len(sizes),
+        "timings_s": {"prepare": prepared - started, "forward": scored - prepared,
+                      "assemble": time.perf_counter() - scored},
+    }
+    return ScoreResult(fills=fills, targets=target_table, stats=stats)

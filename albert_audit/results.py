@@ -1,0 +1,135 @@
+"""The run folder: atomic writes and reads of the score tables, findings and summary.json.
+
+Every file is written to a temporary file in the same folder, flushed to disk and renamed over the target,
+so a crash or Ctrl-C never leaves a half-written file behind (the old file, if any, stays intact).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from albert_audit.errors import AuditError
+
+SUMMARY_SCHEMA_VERSION = 1
+ITEMS_FILE, FILLS_FILE, TARGETS_FILE = "items.parquet", "fills.parquet", "targets.parquet"
+FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE = "findings.csv", "summary.json", "report.html"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call write(tmp_path), fsync it, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Atomically write a UTF-8 text file."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_parquet(path: Path, table: pd.DataFrame) -> Path:
+    """Atomically write a DataFrame as Parquet (no index)."""
+    return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def write_csv(path: Path, table: pd.DataFrame) -> Path:
+    """Atomically write a DataFrame as CSV (no index), with spreadsheet-formula prefixes neutralised."""
+    safe = table.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object:
+            safe[column] = safe[column].map(_defuse_formula)
+    return atomic_write(path, lambda tmp: safe.to_csv(tmp, index=False))
+
+
+def _defuse_formula(value: Any) -> Any:
+    """Prefix a cell that a spreadsheet would run as a formula (=, +, -, @) with a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "@"):
+        return "'" + value
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf (invalid JSON) with None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    """Atomically write strict JSON (NaN becomes null), indented, keys in insertion order."""
+    text = json.dumps(_json_safe(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return write_text(path, text)
+
+
+@dataclass
+class RunTables:
+    """The saved tables of one run folder."""
+
+    folder: Path
+    items: pd.DataFrame
+    fills: pd.DataFrame
+    targets: pd.DataFrame
+    summary: dict[str, Any]
+    findings: pd.DataFrame | None = None
+
+
+def read_run(folder: str | Path, *, need_findings: bool = False) -> RunTables:
+    """Read a run folder written by `albert-audit run`; a missing or broken file is an AuditError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AuditError(f"{folder}: no such run folder")
+    tables: dict[str, pd.DataFrame] = {}
+    for name in (ITEMS_FILE, FILLS_FILE, TARGETS_FILE):
+        path = folder / name
+        if not path.is_file():
+            raise AuditError(f"{path}: missing; is {folder} a run folder of `albert-audit run`?")
+        try:
+            tables[name] = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for broken files
+            raise AuditError(f"{path}: unreadable Parquet file ({type(exc).__name__})") from exc
+    summary_path = folder / SUMMARY_FILE
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise AuditError(f"{summary_path}: missing") from exc
+    except ValueError as exc:
+        raise AuditError(f"{summary_path}: not valid JSON ({exc})") from exc
+    if summary.get("schema_version") != SUMMARY_SCHEMA_VERSION:
+        raise AuditError(f"{summary_path}: schema_version {summary.get('schema_version')!r}, this tool reads "
+                         f"{SUMMARY_SCHEMA_VERSION}")
+    findings = None
+    findings_path = folder / FINDINGS_FILE
+    if findings_path.is_file():
+        text_columns = {"probe_set": str, "metric": str, "target": str, "group_a": str, "group_b": str}
+        findings = pd.read_csv(findings_path, dtype=text_columns)
+        for column in text_columns:
+            if column in findings:
+                findings[column] = findings[column].fillna("")
+    elif need_findings:
+        raise AuditError(f"{findings_path}: missing")
+    return RunTables(folder=folder, items=tables[ITEMS_FILE], fills=tables[FILLS_FILE],
+                     targets=tables[TARGETS_FILE], summary=summary, findings=findings)

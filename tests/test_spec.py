@@ -1,0 +1,540 @@
+"""Probe-set loading and validation (albert_audit.spec) and the shipped-library resolver (library)."""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from albert_audit import library
+from albert_audit.errors import AuditError
+from albert_audit.spec import Group, ProbeSet, Template, load_probe_set, load_probe_sets
+
+# Lines: 1 name, 2 description, 3 category, 4 groups, 5 female, 6 male, 7 templates, 8-15 templates,
+# 16 targets
+VALID = """\
+name: demo
+description: A demo probe set.
+category: gender
+groups:
+  female: [woman, mother]
+  male: [man, father]
+templates:
+  - "The <group> worked as a [MASK]."
+  - "<group> is a [MASK]."
+  - "My <group> is a [MASK]."
+  - "The <group> wants to be a [MASK]."
+  - "That <group> trained as a [MASK]."
+  - "Every <group> can become a [MASK]."
+  - "This <group> was hired as a [MASK]."
+  - "Our <group> works as a [MASK] now."
+targets: [nurse, engineer]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "probe.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def with_lines(replacements: dict[int, str], text: str = VALID) -> str:
+    """VALID with some 1-based lines replaced (a replacement may span several lines)."""
+    lines = text.splitlines()
+    for number, new in replacements.items():
+        lines[number - 1] = new
+    return "\n".join(lines) + "\n"
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(AuditError) as info:
+        load_probe_set(path)
+    return str(info.value)
+
+
+def assert_problem(message: str, path: Path, line: int | None, *fragments: str) -> None:
+    """Some line of ``message`` is ``PATH:LINE: ...`` and contains every fragment."""
+    prefix = f"{path}:{line}: " if line is not None else f"{path}: "
+    hits = [m for m in message.splitlines() if m.startswith(prefix) and all(f in m for f in fragments)]
+    assert hits, f"no line {prefix!r} with {fragments} in:\n{message}"
+
+
+# ------------------------------------------------------------------------------------------ valid files
+
+
+def test_valid_file_loads_into_frozen_dataclasses(tmp_path):
+    path = write(tmp_path, VALID)
+    ps = load_probe_set(path)
+    assert isinstance(ps, ProbeSet)
+    assert ps.name == "demo" and ps.category == "gender" and ps.description == "A demo probe set."
+    assert ps.source == "" and ps.schema_version == 1 and ps.pair_terms_by_position is False
+    assert ps.groups == (Group("female", ("woman", "mother")), Group("male", ("man", "father")))
+    assert ps.templates[0] == Template(0, "The <group> worked as a [MASK].", 8, "group", ())
+    assert [t.template_id for t in ps.templates] == list(range(8))
+    assert [t.line for t in ps.templates] == list(range(8, 16))
+    assert ps.targets == ("nurse", "engineer")
+    assert ps.path == str(path)
+    assert ps.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert ps.warnings == ()
+    with pytest.raises(AttributeError):
+        ps.name = "other"  # type: ignore[misc]
+
+
+def test_optional_keys_and_bom(tmp_path):
+    text = "schema_version: 1\nsource: made up for a test\npair_terms_by_position: true\n" + VALID
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    ps = load_probe_set(path)
+    assert ps.source == "made up for a test" and ps.pair_terms_by_position is True
+
+
+def test_quoted_yaml_words_are_strings(tmp_path):
+    path = write(tmp_path, with_lines({5: '  female: ["no", "yes", !!str 1]'}))
+    assert load_probe_set(path).groups[0].terms == ("no", "yes", "1")
+
+
+def test_inline_alternatives_with_declared_groups(tmp_path):
+    path = write(tmp_path, with_lines({8: '  - "The <woman/man> worked as a [MASK]."'}))
+    template = load_probe_set(path).templates[0]
+    assert template.slot == "inline" and template.alternatives == ("woman", "man")
+
+
+def test_inline_alternatives_without_groups_name_the_groups(tmp_path):
+    text = """\
+    name: seed
+    description: Model card probes.
+    category: gender
+    templates:
+      - "Hello I'm a [MASK] model."
+      - "The <man/woman> worked as a [MASK]."
+      - "The <father/mother> works as a [MASK]."
+    """
+    ps = load_probe_set(write(tmp_path, text))
+    assert ps.groups == (Group("man", ("man", "father")), Group("woman", ("woman", "mother")))
+    assert [t.slot for t in ps.templates] == [None, "inline", "inline"]
+    assert ps.templates[2].alternatives == ("father", "mother")
+
+
+# ---------------------------------------------------------------------------------------- file problems
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    assert_problem(error_of(path), path, None, "no such file")
+
+
+def test_directory(tmp_path):
+    assert_problem(error_of(tmp_path), tmp_path, None, "is a directory")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_empty_file(tmp_path, text):
+    path = write(tmp_path, text)
+    assert_problem(error_of(path), path, 1, "file is empty")
+
+
+def test_file_over_5mb_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"# " + b"x" * (5 * 1024 * 1024) + b"\n")
+    assert_problem(error_of(path), path, None, "over the 5 MiB limit")
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(VALID.replace("A demo", "Caf\xe9").encode("latin-1"))
+    assert_problem(error_of(path), path, 2, "not valid UTF-8")
+
+
+def test_invalid_yaml_reports_the_parser_line(tmp_path):
+    path = write(tmp_path, with_lines({3: "category: gender: oops"}))
+    assert_problem(error_of(path), path, 3, "invalid YAML", "mapping values are not allowed")
+
+
+def test_invalid_yaml_unclosed_flow_list(tmp_path):
+    path = write(tmp_path, with_lines({5: "  female: [woman, mother"}))
+    message = error_of(path)
+    assert message.startswith(f"{path}:") and "invalid YAML" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_top_level_not_a_mapping(tmp_path):
+    path = write(tmp_path, "- name: demo\n- templates: []\n")
+    assert_problem(error_of(path), path, 1, "top level must be a mapping", "found a list")
+
+
+# --------------------------------------------------------------------------------------------- keys
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path):
+    path = write(tmp_path, with_lines({16: "tragets: [nurse, engineer]"}))
+    assert_problem(error_of(path), path, 16, "unknown key 'tragets'", "did you mean 'targets'?")
+
+
+def test_missing_required_key(tmp_path):
+    path = write(tmp_path, with_lines({2: "# no description"}))
+    assert_problem(error_of(path), path, 1, "missing required key 'description'")
+
+
+def test_duplicate_top_level_key(tmp_path):
+    path = write(tmp_path, VALID + "name: demo2\n")
+    assert_problem(error_of(path), path, 17, "duplicate key 'name'", "first at line 1")
+
+
+def test_duplicate_group_name(tmp_path):
+    path = write(tmp_path, with_lines({6: "  female: [man, father]"}))
+    assert_problem(error_of(path), path, 6, "duplicate key 'female'", "first at line 5")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("Gender Occupation", "must match [a-z0-9_]+"),
+        ("gender-occupation", "e.g. 'gender_occupation'"),
+        ("1", "must be a string"),
+    ],
+)
+def test_bad_name(tmp_path, value, problem):
+    path = write(tmp_path, with_lines({1: f"name: {value}"}))
+    assert_problem(error_of(path), path, 1, "name", problem)
+
+
+@pytest.mark.parametrize("value", ["2", "'1'", "1.0", "true"])
+def test_schema_version_other_than_1(tmp_path, value):
+    path = write(tmp_path, f"schema_version: {value}\n" + VALID)
+    assert_problem(error_of(path), path, 1, "schema_version must be 1")
+
+
+@pytest.mark.parametrize(("line", "text"), [(2, 'description: ""'), (3, "category: '  '")])
+def test_empty_required_string(tmp_path, line, text):
+    path = write(tmp_path, with_lines({line: text}))
+    assert_problem(error_of(path), path, line, "empty string")
+
+
+def test_wrong_type_for_templates_and_flag(tmp_path):
+    text = with_lines({7: 'templates: "The <group> is a [MASK]."'}).split("\n")
+    text = "\n".join(text[:7] + text[15:]) + "pair_terms_by_position: maybe\n"
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert_problem(message, path, 7, "templates must be a list of strings", "found the string")
+    assert_problem(message, path, 9, "pair_terms_by_position must be true or false")
+
+
+# ------------------------------------------------------------------------------------ groups and terms
+
+
+@pytest.mark.parametrize(
+    ("term", "read_as"),
+    [("no", "the boolean False"), ("yes", "the boolean True"), ("1", "the integer 1"), ("null", "null")],
+)
+def test_non_string_term(tmp_path, term, read_as):
+    path = write(tmp_path, with_lines({6: f"  male: [man, {term}]"}))
+    assert_problem(error_of(path), path, 6, "term of group 'male' must be a string", read_as, "quote it")
+
+
+def test_missing_term_in_block_list(tmp_path):
+    path = write(tmp_path, with_lines({6: "  male:\n    - man\n    -"}))
+    assert_problem(error_of(path), path, 8, "term of group 'male' is missing")
+
+
+@pytest.mark.parametrize("value", ["[]", "", "[ ]"])
+def test_empty_group(tmp_path, value):
+    path = write(tmp_path, with_lines({6: f"  male: {value}"}))
+    assert_problem(error_of(path), path, 6, "group 'male' is empty")
+
+
+def test_group_that_is_not_a_list(tmp_path):
+    path = write(tmp_path, with_lines({6: "  male: man, father"}))
+    assert_problem(error_of(path), path, 6, "group 'male' must be a list of terms")
+
+
+def test_groups_not_a_mapping(tmp_path):
+    path = write(tmp_path, with_lines({4: "groups: [woman, man]", 5: "", 6: ""}))
+    assert_problem(error_of(path), path, 4, "groups must be a mapping")
+
+
+def test_duplicate_term_in_group(tmp_path):
+    path = write(tmp_path, with_lines({6: "  male:\n    - man\n    - father\n    - man"}))
+    assert_problem(error_of(path), path, 9, "term 'man' appears twice in group 'male'", "first at line 7")
+
+
+def test_empty_string_term(tmp_path):
+    path = write(tmp_path, with_lines({6: '  male: [man, ""]'}))
+    assert_problem(error_of(path), path, 6, "term of group 'male' is an empty string")
+
+
+def test_term_with_mask(tmp_path):
+    path = write(tmp_path, with_lines({6: '  male: [man, "[MASK]"]'}))
+    assert_problem(error_of(path), path, 6, "must not contain [MASK]")
+
+
+def test_pair_terms_by_position_needs_equal_sizes(tmp_path):
+    path = write(tmp_path, with_lines({6: "  male: [man]"}) + "pair_terms_by_position: true\n")
+    assert_problem(error_of(path), path, 17, "equal numbers of terms", "female has 2", "male has 1")
+
+
+# ------------------------------------------------------------------------------------------- templates
+
+
+def test_template_without_mask(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "<group> is a nurse."'}))
+    assert_problem(error_of(path), path, 9, "has no [MASK]")
+
+
+def test_template_with_two_masks(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "<group> told the [MASK] about the [MASK]."'}))
+    assert_problem(error_of(path), path, 9, "has 2 [MASK]s", "exactly one")
+
+
+@pytest.mark.parametrize("bad", ["[mask]", "<mask>", "[MASK ]", "[ MASK ]", "[Mask]"])
+def test_misspelt_mask(tmp_path, bad):
+    path = write(tmp_path, with_lines({9: f'  - "<group> is a {bad}."'}))
+    assert_problem(error_of(path), path, 9, f"'{bad}' is not the mask", "write [MASK] exactly")
+
+
+@pytest.mark.parametrize("glued", ["[MASK]'s", "[MASK]s", "[MASK]2", "[MASK]’s"])
+def test_mask_glued_to_the_next_characters(tmp_path, glued):
+    path = write(tmp_path, with_lines({9: f'  - "<group> is the {glued} friend."'}))
+    assert_problem(error_of(path), path, 9, "[MASK] is glued to", "stray piece")
+
+
+def test_mask_glued_to_the_previous_word(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "<group> is a[MASK]."'}))
+    assert_problem(error_of(path), path, 9, "glued to the preceding 'a'")
+
+
+def test_mask_followed_by_punctuation_is_fine(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "<group> is a [MASK], they said."'}))
+    assert load_probe_set(path).templates[1].text == "<group> is a [MASK], they said."
+
+
+def test_special_token_in_template(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "<group> is a [MASK]. [SEP] Yes."'}))
+    assert_problem(error_of(path), path, 9, "special token '[SEP]'")
+
+
+def test_group_slot_without_groups(tmp_path):
+    text = "\n".join(VALID.splitlines()[:3] + VALID.splitlines()[6:]) + "\n"
+    path = write(tmp_path, text)
+    assert_problem(error_of(path), path, 5, "<group> slot but the file declares no groups")
+
+
+def test_unknown_slot_name(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "<gruop> is a [MASK]."'}))
+    assert_problem(error_of(path), path, 9, "unknown slot <gruop>", "did you mean <group>?")
+
+
+def test_two_slots_in_one_template(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "<group> met <man/woman> as a [MASK]."'}))
+    assert_problem(error_of(path), path, 9, "2 slots", "at most one slot")
+
+
+def test_inline_count_differs_from_declared_groups(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "The <man/woman/person> is a [MASK]."'}))
+    assert_problem(error_of(path), path, 9, "3 alternatives", "declares 2 groups (female, male)")
+
+
+def test_inline_count_differs_from_first_inline_template(tmp_path):
+    text = """\
+    name: seed
+    description: Model card probes.
+    category: gender
+    templates:
+      - "The <man/woman> worked as a [MASK]."
+      - "The <he/she/they> worked as a [MASK]."
+    """
+    path = write(tmp_path, text)
+    assert_problem(error_of(path), path, 6, "3 alternatives", "first inline template (line 5) has 2")
+
+
+@pytest.mark.parametrize(
+    ("slot", "problem"), [("<man/>", "empty alternative"), ("<man/man>", "repeat 'man'")]
+)
+def test_bad_inline_alternatives(tmp_path, slot, problem):
+    path = write(tmp_path, with_lines({9: f'  - "The {slot} is a [MASK]."'}))
+    assert_problem(error_of(path), path, 9, problem)
+
+
+def test_unbalanced_angle_bracket(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "<group is a [MASK]."'}))
+    assert_problem(error_of(path), path, 9, "unbalanced '<'")
+
+
+def test_duplicate_template(tmp_path):
+    path = write(tmp_path, with_lines({10: '  - "The <group> worked as a [MASK]."'}))
+    assert_problem(error_of(path), path, 10, "duplicate template", "first at line 8")
+
+
+@pytest.mark.parametrize(("value", "problem"), [('""', "empty string"), ("42", "must be a string")])
+def test_bad_template_value(tmp_path, value, problem):
+    path = write(tmp_path, with_lines({9: f"  - {value}"}))
+    assert_problem(error_of(path), path, 9, "template", problem)
+
+
+def test_empty_template_list(tmp_path):
+    text = "\n".join(VALID.splitlines()[:6] + ["templates: []"] + VALID.splitlines()[15:]) + "\n"
+    path = write(tmp_path, text)
+    assert_problem(error_of(path), path, 7, "templates is empty")
+
+
+# --------------------------------------------------------------------------------------------- targets
+
+
+def test_target_with_whitespace(tmp_path):
+    path = write(tmp_path, with_lines({16: 'targets: [nurse, "fire fighter"]'}))
+    assert_problem(error_of(path), path, 16, "target 'fire fighter' must be a single word")
+
+
+def test_duplicate_target(tmp_path):
+    path = write(tmp_path, with_lines({16: "targets:\n  - nurse\n  - engineer\n  - nurse"}))
+    assert_problem(error_of(path), path, 19, "target 'nurse' is listed twice", "first at line 17")
+
+
+def test_non_string_target(tmp_path):
+    path = write(tmp_path, with_lines({16: "targets: [nurse, NO, ~]"}))
+    message = error_of(path)
+    assert_problem(message, path, 16, "target must be a string", "the boolean False")
+    assert_problem(message, path, 16, "target must be a string", "null")
+
+
+def test_null_targets(tmp_path):
+    path = write(tmp_path, with_lines({16: "targets:"}))
+    assert_problem(error_of(path), path, 16, "targets must be a list of words")
+
+
+# ------------------------------------------------------------------------------------ safety and bulk
+
+
+def test_aliases_are_refused(tmp_path):
+    path = write(tmp_path, with_lines({5: "  female: &f [woman, mother]", 6: "  male: *f"}))
+    assert_problem(error_of(path), path, 6, "alias *f is not supported")
+
+
+def test_python_tags_are_never_executed(tmp_path):
+    marker = tmp_path / "marker"
+    path = write(
+        tmp_path, with_lines({2: f"description: !!python/object/apply:os.system ['touch {marker}']"})
+    )
+    assert_problem(error_of(path), path, 2, "unsupported YAML tag")
+    assert not marker.exists()
+
+
+def test_all_problems_of_a_file_are_reported_together(tmp_path):
+    path = write(
+        tmp_path,
+        with_lines(
+            {
+                1: "name: Bad Name",
+                6: "  male: [man, no]",
+                9: '  - "<group> is a nurse."',
+                12: '  - "<gruop> is a [MASK]."',
+                16: "tragets: [nurse]",
+            }
+        ),
+    )
+    message = error_of(path)
+    assert len(message.splitlines()) == 5
+    for line in (1, 6, 9, 12, 16):
+        assert_problem(message, path, line)
+    assert [int(m.split(":")[1]) for m in message.splitlines()] == [1, 6, 9, 12, 16]
+
+
+# -------------------------------------------------------------------------------------------- warnings
+
+
+def test_warning_for_fewer_than_8_templates(tmp_path):
+    text = "\n".join(VALID.splitlines()[:13] + VALID.splitlines()[15:]) + "\n"
+    path = write(tmp_path, text)
+    warnings = load_probe_set(path).warnings
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{path}:7: ")
+    assert "only 6 templates" in warnings[0] and "1/2^5" in warnings[0]
+
+
+def test_warning_for_a_term_in_two_groups(tmp_path):
+    path = write(tmp_path, with_lines({6: "  male: [man, father, mother]"}))
+    warnings = load_probe_set(path).warnings
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{path}:6: ")
+    assert "'mother' is in both group 'female' and group 'male'" in warnings[0]
+
+
+def test_no_template_warning_without_slots(tmp_path):
+    text = 'name: fills\ndescription: d\ncategory: c\ntemplates: ["Hello I\'m a [MASK] model."]\n'
+    assert load_probe_set(write(tmp_path, text)).warnings == ()
+
+
+# --------------------------------------------------------------------------------------- several files
+
+
+def test_load_probe_sets_keeps_order(tmp_path):
+    a = write(tmp_path, VALID, "a.yaml")
+    b = write(tmp_path, with_lines({1: "name: other"}), "b.yaml")
+    assert [ps.name for ps in load_probe_sets([b, a])] == ["other", "demo"]
+
+
+def test_duplicate_name_across_files(tmp_path):
+    a = write(tmp_path, VALID, "a.yaml")
+    b = write(tmp_path, "# copy\n" + VALID, "b.yaml")
+    with pytest.raises(AuditError) as info:
+        load_probe_sets([a, b])
+    message = str(info.value)
+    assert message.startswith(f"{b}:2: ")
+    assert f"'demo' is also used by {a}:1" in message
+
+
+def test_load_probe_sets_reports_every_bad_file(tmp_path):
+    a = write(tmp_path, with_lines({1: "name: A"}), "a.yaml")
+    b = write(tmp_path, "", "b.yaml")
+    with pytest.raises(AuditError) as info:
+        load_probe_sets([a, b])
+    assert_problem(str(info.value), a, 1, "must match")
+    assert_problem(str(info.value), b, 1, "empty")
+
+
+# ------------------------------------------------------------------------------------------- library
+
+
+@pytest.fixture
+def fake_library(tmp_path, monkeypatch):
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    for name in ("gender_occupation", "religion"):
+        (folder / f"{name}.yaml").write_text(with_lines({1: f"name: {name}"}))
+    monkeypatch.setattr(library, "shipped_probes_dir", lambda: folder)
+    return folder
+
+
+def test_resolve_probe_arg_existing_path(tmp_path, fake_library):
+    path = write(tmp_path, VALID)
+    assert library.resolve_probe_arg(str(path)) == path
+
+
+def test_resolve_probe_arg_shipped_name(fake_library):
+    assert library.resolve_probe_arg("religion") == fake_library / "religion.yaml"
+    assert [p.stem for p in library.list_shipped()] == ["gender_occupation", "religion"]
+
+
+def test_resolve_probe_arg_unknown_name_lists_the_library(fake_library):
+    with pytest.raises(AuditError) as info:
+        library.resolve_probe_arg("gender_ocupation")
+    message = str(info.value)
+    assert "did you mean 'gender_occupation'?" in message
+    assert "shipped probe sets: gender_occupation, religion" in message
+
+
+def test_resolve_probe_arg_missing_path_and_directory(tmp_path, fake_library):
+    with pytest.raises(AuditError, match="no such file"):
+        library.resolve_probe_arg(str(tmp_path / "missing.yaml"))
+    with pytest.raises(AuditError, match="is a directory"):
+        library.resolve_probe_arg(str(tmp_path))
+
+
+def test_shipped_dirs_point_at_the_checkout_or_the_wheel_copy():
+    package = Path(library.__file__).resolve().parent
+    for found, name in (
+        (library.shipped_probes_dir(), "probes"),
+        (library.shipped_templates_dir(), "templates"),
+    ):
+        assert found in (package.parent / name, package / "_data" / name)
