@@ -139,7 +139,8 @@ def _local_snapshot(model_ref: str, revision: str | None) -> Path | None:
     """The cached snapshot folder of a hub model, without touching the network (None if not cached)."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(model_ref, "config.json", revision=revision)
+    found = try_to_load_from_cache(model_ref, "config.json", revision=revision,
+                                   cache_dir=os.environ.get("HF_HUB_CACHE") or None)
     if isinstance(found, str):
         return Path(found).parent
     return None

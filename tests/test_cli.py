@@ -1,0 +1,160 @@
+"""The CLI end to end on the tiny fixture model, its error lines, and what it imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from albert_audit.cli import main
+from tests.conftest import PROBES, REPO
+
+SMALL_PROBES = """\
+schema_version: 1
+name: small_occupation
+description: A small gender-occupation probe set for CLI tests.
+category: gender
+groups:
+  female: [woman, sister]
+  male: [man, brother]
+pair_terms_by_position: true
+templates:
+  - "The <group> worked as a [MASK]."
+  - "My <group> is a [MASK]."
+  - "The <group> wanted to become a [MASK]."
+  - "<group> said that the [MASK] was here."
+targets: [nurse, engineer, nursemaid]
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    probe = folder / "small_occupation.yaml"
+    probe.write_text(SMALL_PROBES, encoding="utf-8")
+    out = folder / "run"
+    code = main(["run", "--model", str(tiny_model_dir), "--probes", str(probe), "--probes", "seed_model_card",
+                 "--out", str(out), "--quiet", "--n-resamples", "500", "--top-k", "5"])
+    assert code == 0
+    return out
+
+
+def test_run_writes_every_file(run_dir):
+    for name in ("items.parquet", "fills.parquet", "targets.parquet", "findings.csv", "summary.json",
+                 "report.html"):
+        assert (run_dir / name).is_file(), name
+    assert not list(run_dir.glob(".*.tmp")), "no temporary files left behind"
+
+
+def test_items_columns(run_dir):
+    items = pd.read_parquet(run_dir / "items.parquet")
+    assert list(items.columns) == ["item_id", "probe_set", "template_id", "template", "group", "term",
+                                   "term_index", "text", "prior_text"]
+    assert items["item_id"].tolist() == list(range(len(items)))
+    assert len(items) == 4 * 4 + 1 + 2  # small set: 4 templates x 4 terms; seed: 1 + 2
+    small = items[items["probe_set"] == "small_occupation"]
+    assert set(small["group"]) == {"female", "male"} and set(small["term"]) == {"woman", "sister", "man", "brother"}
+    assert small["text"].str.count(r"\[MASK\]").eq(1).all()
+    assert (small["prior_text"].str.count(r"\[MASK\]") >= 2).all()
+    seed = items[items["probe_set"] == "seed_model_card"]
+    assert "Hello I'm a [MASK] model." in set(seed["text"])
+    assert "The man worked as a [MASK]." in set(seed["text"])
+
+
+def test_fills_columns(run_dir):
+    fills = pd.read_parquet(run_dir / "fills.parquet")
+    items = pd.read_parquet(run_dir / "items.parquet")
+    assert list(fills.columns) == ["item_id", "rank", "token_id", "token", "prob", "logprob"]
+    assert len(fills) == 5 * len(items)
+    assert fills.groupby("item_id")["rank"].apply(list).map(lambda r: r == [1, 2, 3, 4, 5]).all()
+    np.testing.assert_allclose(fills["prob"], np.exp(fills["logprob"]), rtol=1e-12)
+    assert fills.groupby("item_id")["prob"].apply(lambda p: p.is_monotonic_decreasing).all()
+    assert (fills["prob"].between(0, 1)).all() and fills["token"].map(lambda t: isinstance(t, str)).all()
+
+
+def test_targets_columns(run_dir):
+    targets = pd.read_parquet(run_dir / "targets.parquet")
+    items = pd.read_parquet(run_dir / "items.parquet")
+    assert list(targets.columns) == ["item_id", "target", "n_pieces", "logprob", "prior_logprob"]
+    small_ids = set(items.loc[items["probe_set"] == "small_occupation", "item_id"])
+    small = targets[targets["item_id"].isin(small_ids)]
+    assert len(small) == 16 * 3
+    assert dict(small.groupby("target")["n_pieces"].first()) == {"engineer": 1, "nurse": 1, "nursemaid": 2}
+    assert (targets["logprob"] < 0).all() and np.isfinite(targets["prior_logprob"]).all()
+    assert str(targets["logprob"].dtype) == "float64" and str(targets["n_pieces"].dtype) == "int64"
+
+
+def test_summary(run_dir, tiny_model_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["schema_version"] == 1
+    assert summary["model"]["id"] == str(tiny_model_dir)
+    assert summary["model"]["weights_sha256"]["model.safetensors"]
+    assert summary["device"] == "cpu" and summary["dtype"] == "float32"
+    assert summary["counts"]["items"] == 19 and summary["top_k"] == 5
+    assert {"load", "score", "stats", "total"} <= set(summary["timings_s"])
+    assert [p["name"] for p in summary["probe_files"]] == ["small_occupation", "seed_model_card"]
+    assert all(len(p["sha256"]) == 64 for p in summary["probe_files"])
+    assert {"torch", "transformers", "python"} <= set(summary["runtime"])
+
+
+def test_findings_written(run_dir):
+    findings = pd.read_csv(run_dir / "findings.csv")
+    assert list(findings.columns) == ["probe_set", "metric", "target", "group_a", "group_b", "n_units", "effect",
+                                      "effect_unit", "ci_low", "ci_high", "p_value", "q_value", "significant",
+                                      "direction", "method"]
+    assert "logprob_gap" in set(findings["metric"])
+
+
+def test_report_rerenders_without_the_model(run_dir, capsys):
+    (run_dir / "report.html").unlink()
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report.html").is_file()
+
+
+def test_bad_probe_file_is_one_line_exit_2(tmp_path, tiny_model_dir, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ndescription: x\ncategory: y\ntemplates:\n  - no mask here\n")
+    code = main(["run", "--model", str(tiny_model_dir), "--probes", str(bad), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "bad.yaml:5" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["run", "--model", "./missing_model", "--probes", "seed_model_card", "--out", "{tmp}/o"], "no such folder"),
+    (["run", "--model", "{model}", "--probes", "no_such_set", "--out", "{tmp}/o"], "no_such_set"),
+    (["report", "{tmp}/nothing"], "no such run folder"),
+    (["probes", "validate", "{tmp}/missing.yaml"], "missing.yaml"),
+])
+def test_bad_inputs_exit_2_with_one_line(tmp_path, tiny_model_dir, capsys, argv, fragment):
+    argv = [a.format(tmp=tmp_path, model=tiny_model_dir) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and fragment in err and len(err.splitlines()) == 1
+
+
+def test_probes_list_and_validate_shipped(capsys):
+    assert main(["probes", "list"]) == 0
+    listed = capsys.readouterr().out
+    for path in PROBES.glob("*.yaml"):
+        assert path.stem in listed
+    assert main(["probes", "validate", *map(str, sorted(PROBES.glob("*.yaml")))]) == 0
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["probes", "list"], ["probes", "validate", "probes/age.yaml"],
+                                  ["report", "--help"]])
+def test_light_commands_do_not_import_torch(argv):
+    code = ("import sys\nfrom albert_audit.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'\n" % argv)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_import_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
