@@ -22,6 +22,7 @@ from albert_audit.expand import expand_items
 from albert_audit.library import resolve_probe_arg
 from albert_audit.spec import ProbeSet, load_probe_sets
 
+CHECKPOINT_FOLDER = ".partial"
 RUNTIME_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "pandas",
                     "pyarrow", "matplotlib", "jinja2", "pyyaml")
 
@@ -101,11 +102,13 @@ def run_audit(config: AuditConfig) -> RunResult:
                          count_term_pieces=term_piece_counter(loaded.tokenizer))
     targets = {ps.name: list(ps.targets) for ps in probe_sets}
     scores = score_items(loaded, items, targets, top_k=config.top_k, batch_size=config.batch_size,
-                         progress=config.progress)
+                         progress=config.progress, checkpoint_dir=out / CHECKPOINT_FOLDER)
     scored_at = time.perf_counter()
     results.write_parquet(out / results.ITEMS_FILE, items)
     results.write_parquet(out / results.FILLS_FILE, scores.fills)
     results.write_parquet(out / results.TARGETS_FILE, scores.targets)
+    if scores.checkpoint is not None:
+        scores.checkpoint.clear()
     summary: dict[str, Any] = {
         "schema_version": results.SUMMARY_SCHEMA_VERSION,
         "tool_version": __version__,
@@ -122,6 +125,7 @@ def run_audit(config: AuditConfig) -> RunResult:
         "top_k": config.top_k,
         "multi_piece_method": MULTI_PIECE_METHOD,
         "counts": {"items": len(items), "unique_sequences": scores.stats["unique_sequences"],
+                   "resumed_sequences": scores.stats["resumed_sequences"],
                    "targets": len(scores.targets), "fills": len(scores.fills),
                    "multi_piece_targets": int((scores.targets["n_pieces"] > 1).sum())
                    if len(scores.targets) else 0},

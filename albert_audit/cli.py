@@ -177,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted; files already written are complete (each is written atomically)", file=sys.stderr)
+        print("interrupted: scored batches are kept; rerun the same command to resume (files already written "
+              "are complete: each is written atomically)", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

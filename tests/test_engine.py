@@ -241,3 +241,33 @@ def test_bfloat16_scores_stay_close_to_float32(tiny_model_dir, varied_items, var
     result = score_items(low, items, {probe_set.name: list(probe_set.targets)}, batch_size=32, progress=False)
     assert np.isfinite(result.targets["logprob"]).all()
     assert np.abs(result.targets["logprob"] - varied_scores.targets["logprob"]).max() < 0.1
+
+
+def test_interrupted_scoring_resumes_from_its_checkpoint(tiny_model, varied_items, varied_scores, tmp_path,
+                                                         monkeypatch):
+    probe_set, items = varied_items
+    targets = {probe_set.name: list(probe_set.targets)}
+    real_forward = tiny_model.model.forward
+    batches: list[int] = []
+
+    def interrupted_after_two_batches(*args, **kwargs):
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+        batches.append(kwargs["input_ids"].shape[0])
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_model.model, "forward", interrupted_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        score_items(tiny_model, items, targets, batch_size=16, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    assert list((tmp_path / "ckpt").glob("part-*.npz")), "the scored batches were kept"
+    monkeypatch.setattr(tiny_model.model, "forward", real_forward)
+    resumed = score_items(tiny_model, items, targets, batch_size=16, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    assert resumed.stats["resumed_sequences"] == 32
+    pd.testing.assert_frame_equal(resumed.targets, varied_scores.targets, atol=1e-5, rtol=0)
+    pd.testing.assert_frame_equal(resumed.fills, varied_scores.fills, atol=1e-5, rtol=0)
+    # different work (another top-k) must not reuse the parts
+    other = score_items(tiny_model, items, targets, top_k=3, batch_size=16, progress=False,
+                        checkpoint_dir=tmp_path / "ckpt")
+    assert other.stats["resumed_sequences"] == 0
+    other.checkpoint.clear()
+    assert not (tmp_path / "ckpt").exists()

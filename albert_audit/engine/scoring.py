@@ -16,12 +16,14 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from albert_audit.engine.checkpoint import ScoreCheckpoint, fingerprint
 from albert_audit.engine.loading import LoadedModel
 from albert_audit.errors import AuditError
 
@@ -29,6 +31,7 @@ MULTI_PIECE_METHOD = (
     "chain rule, left to right: a word of n pieces is scored in a copy of the sentence with n mask "
     "tokens; log P(word) = sum over j of log P(piece j | pieces before j filled in, later pieces masked)"
 )
+CHECKPOINT_VERSION = 1
 DEFAULT_CPU_BATCH = 64
 DEFAULT_GPU_BATCH = 512
 
@@ -43,6 +46,7 @@ class ScoreResult:
     fills: pd.DataFrame
     targets: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    checkpoint: ScoreCheckpoint | None = None
 
 
 class _SequenceBank:
@@ -123,91 +127,127 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def _run_batches(loaded: LoadedModel, bank: _SequenceBank, *, batch_size: int, top_k: int,
-                 progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Forward every unique sequence once; return piece log-probs, top-k ids and top-k log-probs."""
+def _batch_tensors(bank: _SequenceBank, chunk: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids and the attention mask of a batch of sequences."""
+    width = max(len(bank.sequences[s]) for s in chunk)
+    ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(chunk), width), dtype=torch.long)
+    for row, seq in enumerate(chunk):
+        tokens = bank.sequences[seq]
+        ids[row, :len(tokens)] = torch.tensor(tokens)
+        attention[row, :len(tokens)] = 1
+    return ids, attention
+
+
+class _ReadOuts:
+    """The requested log-probabilities and top-k lists, filled batch by batch."""
+
+    def __init__(self, bank: _SequenceBank, top_k: int) -> None:
+        self.top_k = top_k
+        self.wanted: dict[int, set[int]] = {}
+        self.piece_by_key: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        self.topk_by_key: dict[tuple[int, int], list[int]] = {}
+        for req, (seq, pos, tok) in enumerate(bank.piece_requests):
+            self.wanted.setdefault(seq, set()).add(pos)
+            self.piece_by_key.setdefault((seq, pos), []).append((req, tok))
+        for req, (seq, pos) in enumerate(bank.topk_requests):
+            self.wanted.setdefault(seq, set()).add(pos)
+            self.topk_by_key.setdefault((seq, pos), []).append(req)
+        self.piece_logprob = np.full(len(bank.piece_requests), np.nan)
+        self.topk_ids = np.zeros((len(bank.topk_requests), top_k), dtype=np.int64)
+        self.topk_logprob = np.zeros((len(bank.topk_requests), top_k))
+
+    def take(self, chunk: list[int], logits: torch.Tensor) -> dict[str, np.ndarray]:
+        """Read a batch's logits at the wanted positions (fp32 log-softmax); return what was read."""
+        row_of = {seq: row for row, seq in enumerate(chunk)}
+        keys = [(seq, pos) for seq in chunk for pos in sorted(self.wanted.get(seq, ()))]
+        rows = torch.tensor([row_of[seq] for seq, _ in keys], dtype=torch.long, device=logits.device)
+        cols = torch.tensor([pos for _, pos in keys], dtype=torch.long, device=logits.device)
+        logprobs = torch.log_softmax(logits[rows, cols].float(), dim=-1)
+        piece_req, piece_row, piece_tok, topk_req, topk_row = [], [], [], [], []
+        for r, key in enumerate(keys):
+            for req, tok in self.piece_by_key.get(key, ()):
+                piece_req.append(req)
+                piece_row.append(r)
+                piece_tok.append(tok)
+            for req in self.topk_by_key.get(key, ()):
+                topk_req.append(req)
+                topk_row.append(r)
+        part = {"seqs": np.asarray(chunk, dtype=np.int64), "piece_req": np.asarray(piece_req, dtype=np.int64),
+                "piece_val": logprobs[piece_row, piece_tok].cpu().numpy().astype(np.float64),
+                "topk_req": np.asarray(topk_req, dtype=np.int64)}
+        if topk_req:
+            best_lp, best_ids = logprobs[topk_row].topk(self.top_k, dim=-1)
+            part["topk_ids"], part["topk_lp"] = best_ids.cpu().numpy(), best_lp.cpu().numpy().astype(np.float64)
+        else:
+            part["topk_ids"] = np.zeros((0, self.top_k), dtype=np.int64)
+            part["topk_lp"] = np.zeros((0, self.top_k))
+        self.apply(part)
+        return part
+
+    def apply(self, part: dict[str, np.ndarray]) -> None:
+        """Store a batch's read-outs (from a forward pass or from a checkpoint)."""
+        self.piece_logprob[part["piece_req"]] = part["piece_val"]
+        self.topk_ids[part["topk_req"]] = part["topk_ids"]
+        self.topk_logprob[part["topk_req"]] = part["topk_lp"]
+
+
+def _run_batches(loaded: LoadedModel, bank: _SequenceBank, *, batch_size: int, top_k: int, progress: bool,
+                 checkpoint: ScoreCheckpoint | None = None) -> tuple[_ReadOuts, list[int], int]:
+    """Forward every unique sequence once (skipping those a checkpoint holds); return the read-outs."""
     from tqdm.auto import tqdm
 
-    model, tokenizer = loaded.model, loaded.tokenizer
-    device = loaded.info.device
+    tokenizer, device = loaded.tokenizer, loaded.info.device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    n_seq = len(bank.sequences)
-    # read-outs grouped by sequence: (sequence, position) -> row in a per-batch logits matrix
-    wanted: dict[int, set[int]] = {}
-    for seq, pos, _ in bank.piece_requests:
-        wanted.setdefault(seq, set()).add(pos)
-    for seq, pos in bank.topk_requests:
-        wanted.setdefault(seq, set()).add(pos)
-    piece_by_key: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for req, (seq, pos, tok) in enumerate(bank.piece_requests):
-        piece_by_key.setdefault((seq, pos), []).append((req, tok))
-    topk_by_key: dict[tuple[int, int], list[int]] = {}
-    for req, key in enumerate(bank.topk_requests):
-        topk_by_key.setdefault(key, []).append(req)
-
-    piece_logprob = np.full(len(bank.piece_requests), np.nan)
-    topk_ids = np.zeros((len(bank.topk_requests), top_k), dtype=np.int64)
-    topk_logprob = np.zeros((len(bank.topk_requests), top_k))
-    order = sorted(range(n_seq), key=lambda s: (len(bank.sequences[s]), s))
+    reads = _ReadOuts(bank, top_k)
+    done: set[int] = set()
+    for part in checkpoint.load() if checkpoint else ():
+        reads.apply(part)
+        done.update(part["seqs"].tolist())
+    order = sorted((s for s in range(len(bank.sequences)) if s not in done),
+                   key=lambda s: (len(bank.sequences[s]), s))
     sizes_used: list[int] = []
-    bar = tqdm(total=n_seq, desc="scoring", unit="seq", file=sys.stderr, disable=not progress,
-               mininterval=0.5, dynamic_ncols=True)
+    bar = tqdm(total=len(bank.sequences), initial=len(done), desc="scoring", unit="seq", file=sys.stderr,
+               disable=not progress, mininterval=0.5, dynamic_ncols=True)
     cursor = 0
-    with torch.inference_mode():
-        while cursor < n_seq:
-            chunk = order[cursor:cursor + batch_size]
-            width = max(len(bank.sequences[s]) for s in chunk)
-            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, seq in enumerate(chunk):
-                tokens = bank.sequences[seq]
-                ids[row, :len(tokens)] = torch.tensor(tokens)
-                attention[row, :len(tokens)] = 1
-            try:
-                logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
-            except Exception as exc:  # OOM back-off; anything else propagates
-                if not _is_oom(exc):
-                    raise
-                if device.startswith("cuda"):
-                    torch.cuda.empty_cache()
-                if batch_size == 1:
-                    raise AuditError("out of memory even with batch size 1; use a smaller --max-length "
-                                     "or another device") from exc
-                batch_size = max(1, batch_size // 2)
-                continue
-            row_of = {seq: row for row, seq in enumerate(chunk)}
-            keys = [(seq, pos) for seq in chunk for pos in sorted(wanted.get(seq, ()))]
-            rows = torch.tensor([row_of[seq] for seq, _ in keys], dtype=torch.long, device=logits.device)
-            cols = torch.tensor([pos for _, pos in keys], dtype=torch.long, device=logits.device)
-            logprobs = torch.log_softmax(logits[rows, cols].float(), dim=-1)
-            piece_req, piece_row, piece_tok, topk_req, topk_row = [], [], [], [], []
-            for r, key in enumerate(keys):
-                for req, tok in piece_by_key.get(key, ()):
-                    piece_req.append(req)
-                    piece_row.append(r)
-                    piece_tok.append(tok)
-                for req in topk_by_key.get(key, ()):
-                    topk_req.append(req)
-                    topk_row.append(r)
-            if piece_req:
-                piece_logprob[piece_req] = logprobs[piece_row, piece_tok].cpu().numpy()
-            if topk_req:
-                best_lp, best_ids = logprobs[topk_row].topk(top_k, dim=-1)
-                topk_ids[topk_req] = best_ids.cpu().numpy()
-                topk_logprob[topk_req] = best_lp.cpu().numpy()
-            sizes_used.append(len(chunk))
-            cursor += len(chunk)
-            bar.update(len(chunk))
-    bar.close()
-    return piece_logprob, topk_ids, topk_logprob, sizes_used
+    try:
+        with torch.inference_mode():
+            while cursor < len(order):
+                chunk = order[cursor:cursor + batch_size]
+                ids, attention = _batch_tensors(bank, chunk, pad_id)
+                try:
+                    logits = loaded.model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
+                except Exception as exc:  # OOM back-off; anything else propagates
+                    if not _is_oom(exc):
+                        raise
+                    if device.startswith("cuda"):
+                        torch.cuda.empty_cache()
+                    if batch_size == 1:
+                        raise AuditError("out of memory even with batch size 1; use another device") from exc
+                    batch_size = max(1, batch_size // 2)
+                    continue
+                part = reads.take(chunk, logits)
+                if checkpoint:
+                    checkpoint.add(part)
+                sizes_used.append(len(chunk))
+                cursor += len(chunk)
+                bar.update(len(chunk))
+    finally:
+        bar.close()
+        if checkpoint:
+            checkpoint.flush()  # on success, Ctrl-C or a crash alike: keep what was scored
+    return reads, sizes_used, len(done)
 
 
 def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, list[str]], *, top_k: int = 10,
-                batch_size: int | str = "auto", progress: bool = True) -> ScoreResult:
+                batch_size: int | str = "auto", progress: bool = True,
+                checkpoint_dir: Path | None = None) -> ScoreResult:
     """Score every item: top-k fills at its mask and log P(target) for its probe set's targets.
 
     `targets` maps a probe-set name to its target words. `items` has the items columns of the data
-    contract; `text` and `prior_text` already carry the model's mask token.
+    contract; `text` and `prior_text` already carry the model's mask token. With `checkpoint_dir`, scored
+    batches are saved there as they finish and a rerun of the same work resumes from them; the caller
+    clears it (`result.checkpoint.clear()`) once the outputs are safely written.
     """
     tokenizer = loaded.tokenizer
     mask_id = int(tokenizer.mask_token_id)
@@ -259,8 +299,15 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
         raise AuditError(f"a multi-piece target makes a sentence of {len(too_long[0])} tokens, more than the "
                          f"model's {max_length}")
     prepared = time.perf_counter()
-    piece_lp, topk_ids, topk_lp, sizes = _run_batches(loaded, bank, batch_size=batch, top_k=top_k,
-                                                      progress=progress)
+    checkpoint = None
+    if checkpoint_dir is not None:
+        key = fingerprint(CHECKPOINT_VERSION, loaded.info.weights_sha256, loaded.info.dtype,
+                          loaded.info.device.split(":")[0], top_k, bank.sequences, bank.piece_requests,
+                          bank.topk_requests)
+        checkpoint = ScoreCheckpoint(Path(checkpoint_dir), key)
+    reads, sizes, resumed = _run_batches(loaded, bank, batch_size=batch, top_k=top_k, progress=progress,
+                                         checkpoint=checkpoint)
+    piece_lp, topk_ids, topk_lp = reads.piece_logprob, reads.topk_ids, reads.topk_logprob
     scored = time.perf_counter()
 
     decoded: dict[int, str] = {}
@@ -289,6 +336,7 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
     stats = {
         "items": len(items),
         "unique_sequences": len(bank.sequences),
+        "resumed_sequences": resumed,
         "read_outs": len(bank.piece_requests) + len(bank.topk_requests),
         "batch_size_requested": batch_size,
         "batch_size_start": batch,
@@ -297,4 +345,4 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
         "timings_s": {"prepare": prepared - started, "forward": scored - prepared,
                       "assemble": time.perf_counter() - scored},
     }
-    return ScoreResult(fills=fills, targets=target_table, stats=stats)
+    return ScoreResult(fills=fills, targets=target_table, stats=stats, checkpoint=checkpoint)
