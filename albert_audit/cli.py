@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,6 +19,15 @@ from albert_audit.errors import AuditError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that cleanup code (checkpoint flushes) runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def _batch_size(value: str) -> int | str:
@@ -171,15 +182,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # read by huggingface_hub when it is imported, which happens later, inside the engine
         os.environ["HF_HUB_OFFLINE"] = "1"
     handler: Callable[[argparse.Namespace], int] = args.handler
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return handler(args)
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: scored batches are kept; rerun the same command to resume (files already written "
               "are complete: each is written atomically)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

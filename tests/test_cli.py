@@ -158,3 +158,19 @@ def test_import_contracts_hold():
     lint = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run([str(lint)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("signal_exc, code", [("KeyboardInterrupt", 130), ("Terminated", 143)])
+def test_interruption_exit_codes_and_message(monkeypatch, capsys, tiny_model_dir, tmp_path, signal_exc, code):
+    import albert_audit.api
+    import albert_audit.cli
+
+    exc = KeyboardInterrupt if signal_exc == "KeyboardInterrupt" else albert_audit.cli.Terminated
+
+    def interrupted(config):
+        raise exc()
+
+    monkeypatch.setattr(albert_audit.api, "run_audit", interrupted)
+    assert main(["run", "--model", str(tiny_model_dir), "--probes", "seed_model_card", "--out",
+                 str(tmp_path / "o")]) == code
+    assert "rerun the same command to resume" in capsys.readouterr().err
