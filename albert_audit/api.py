@@ -84,8 +84,12 @@ def _check_out_folder(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def run_audit(config: AuditConfig) -> RunResult:
-    """Load probes and model, score every item, write the run folder (tables, findings, summary, report)."""
+def run_audit(config: AuditConfig, *, loaded: Any | None = None) -> RunResult:
+    """Load probes and model, score every item, write the run folder (tables, findings, summary, report).
+
+    ``loaded``: an already loaded model (an ``albert_audit.engine.loading.LoadedModel``, e.g. one with a
+    grafted head or quantized, as ``albert-audit compare`` makes) to use instead of loading ``config.model``.
+    """
     from albert_audit.engine.loading import load_model
     from albert_audit.engine.scoring import MULTI_PIECE_METHOD, score_items, term_piece_counter
 
@@ -94,9 +98,10 @@ def run_audit(config: AuditConfig) -> RunResult:
     probe_sets = load_probes(config.probes)
     out = Path(config.out)
     _check_out_folder(out)
-    loaded = load_model(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
-                        offline=config.offline, trust_remote_code=config.trust_remote_code,
-                        allow_pickle=config.allow_pickle)
+    if loaded is None:
+        loaded = load_model(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
+                            offline=config.offline, trust_remote_code=config.trust_remote_code,
+                            allow_pickle=config.allow_pickle)
     loaded_at = time.perf_counter()
     items = expand_items(probe_sets, mask_token=loaded.info.mask_token,
                          count_term_pieces=term_piece_counter(loaded.tokenizer))
@@ -170,3 +175,291 @@ def rerender_report(run_dir: str | Path) -> Path:
     """`albert-audit report RUN_DIR`: recompute nothing, re-render report.html from the saved files."""
     tables = results.read_run(run_dir, need_findings=True)
     return render_run_report(tables.folder)
+
+
+# ------------------------------------------------------------------------------------------------ compare
+
+COMPARE_SUMMARY_FILE, DELTAS_FILE, COMPARE_REPORT_FILE = "compare_summary.json", "deltas.csv", "compare.html"
+COMPARE_SCHEMA_VERSION = 1
+QUANTIZE_CHOICES = ("int8",)
+
+
+@dataclass
+class CompareConfig:
+    """Everything `albert-audit compare` needs: models (``base`` + ``candidates``) or saved runs.
+
+    Give either ``base`` and ``candidates`` (model ids or folders; each is audited into its own run folder
+    under ``out``: ``out/base``, ``out/candidate_1``, ...) or ``base_run`` and ``candidate_runs`` (run folders
+    of `albert-audit run` or of an earlier compare, whose items must match). ``quantize="int8"`` audits every
+    candidate dynamically quantized (CPU). ``utility`` measures each model's pseudo-perplexity on the shipped
+    neutral sample (models only).
+    """
+
+    out: Path
+    base: str | None = None
+    candidates: list[str] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)
+    base_run: Path | None = None
+    candidate_runs: list[Path] = field(default_factory=list)
+    quantize: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | str = "auto"
+    top_k: int = 10
+    seed: int = 0
+    alpha: float = 0.05
+    n_resamples: int = 10_000
+    offline: bool = False
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    progress: bool = True
+    write_report: bool = True
+    write_run_reports: bool = True
+    utility: bool = True
+
+
+@dataclass
+class CompareResult:
+    """Where a comparison was written, its deltas and what to tell the user."""
+
+    out: Path
+    summary: dict[str, Any]
+    deltas: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def compare_runs(config: CompareConfig) -> CompareResult:
+    """`albert-audit compare`: models (``base``/``candidates``) or saved runs (``base_run``/``candidate_runs``)."""
+    models = config.base is not None or bool(config.candidates)
+    runs = config.base_run is not None or bool(config.candidate_runs)
+    if models and runs:
+        raise AuditError("compare: give models (--base, --candidate) or saved runs (--base-run, --candidate-run), "
+                         "not both")
+    if runs:
+        return compare_saved_runs(config)
+    if not models:
+        raise AuditError("compare: give --base MODEL --candidate MODEL, or --base-run DIR --candidate-run DIR")
+    return compare_models(config)
+
+
+def _unique_labels(labels: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return out
+
+
+def _candidate_label(summary: dict[str, Any]) -> str:
+    model = summary.get("model") or {}
+    label = str(model.get("id") or "candidate")
+    if str(summary.get("dtype")) == "int8-dynamic":
+        label += " (int8-dynamic)"
+    return label
+
+
+def compare_models(config: CompareConfig) -> CompareResult:
+    """Audit the base and every candidate on the same probe sets, then compare (deltas, summary, compare.html).
+
+    A candidate without an MLM head gets the base's head grafted on (labelled in its summary.json and in
+    the report). The base must have its own head.
+    """
+    from albert_audit.engine.graft import (
+        GRAFT_NOTE,
+        extract_base_head,
+        folder_config,
+        load_descendant,
+        preflight_descendant,
+        quantize_int8,
+    )
+    from albert_audit.engine.loading import load_model
+    from albert_audit.engine.utility import pseudo_perplexity
+
+    started = time.perf_counter()
+    if not config.base:
+        raise AuditError("compare: --base MODEL is missing")
+    if not config.candidates:
+        raise AuditError("compare: give at least one --candidate MODEL")
+    if config.quantize is not None and config.quantize not in QUANTIZE_CHOICES:
+        raise AuditError(f"--quantize {config.quantize!r}: expected one of {', '.join(QUANTIZE_CHOICES)}")
+    load_probes(config.probes)  # fail on bad probe files before loading any model
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise AuditError(f"--out {out}: exists and is not a folder")
+    model_options = dict(device=config.device, dtype=config.dtype, offline=config.offline,
+                         trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle)
+    notes: list[str] = []
+    warnings: list[str] = []
+
+    def audit(model_ref: str, folder: str, loaded: Any, extra: dict[str, Any]) -> RunResult:
+        audit_config = AuditConfig(
+            model=model_ref, probes=config.probes, out=out / folder, device=config.device, dtype=config.dtype,
+            batch_size=config.batch_size, top_k=config.top_k, seed=config.seed, alpha=config.alpha,
+            n_resamples=config.n_resamples, offline=config.offline, trust_remote_code=config.trust_remote_code,
+            allow_pickle=config.allow_pickle, progress=config.progress, write_report=config.write_run_reports)
+        result = run_audit(audit_config, loaded=loaded)
+        if config.utility:
+            result.summary["utility"] = pseudo_perplexity(loaded, batch_size=config.batch_size)
+        result.summary.update(extra)
+        results.write_json(result.out / results.SUMMARY_FILE, result.summary)
+        for warning in result.warnings:
+            if warning not in warnings:
+                warnings.append(warning)
+        return result
+
+    # refuse a base or candidate that can't be audited before any model is loaded or scored
+    _, base_config, base_has_head = folder_config(config.base, offline=config.offline,
+                                                  allow_pickle=config.allow_pickle)
+    if not base_has_head:
+        raise AuditError(f"the base model {config.base!r} has no masked-language-model head; the base must be a "
+                         "masked LM (a head-less descendant is probed through the base's head)")
+    for ref in config.candidates:
+        preflight_descendant(ref, base_id=config.base, base_config=base_config, offline=config.offline,
+                             allow_pickle=config.allow_pickle)
+    _check_out_folder(out)
+    base_loaded = load_model(config.base, **model_options)
+    base_head = extract_base_head(base_loaded)
+    base_mask = base_loaded.info.mask_token
+    base_result = audit(config.base, "base", base_loaded, {"comparison": {"role": "base"}})
+    del base_loaded
+    candidate_results: list[tuple[str, RunResult]] = []
+    for index, ref in enumerate(config.candidates, start=1):
+        loaded = load_descendant(ref, base=base_head, **model_options)
+        if loaded.info.mask_token != base_mask:
+            raise AuditError(f"{ref!r} has the mask token {loaded.info.mask_token!r}, the base {config.base!r} has "
+                             f"{base_mask!r}: their items would differ; compare descendants that share the base's "
+                             "tokenizer")
+        model_notes: list[str] = []
+        if loaded.info.head != "own":
+            model_notes.append(f"{ref}: {GRAFT_NOTE} ({loaded.info.head}); the descendant's own encoder and word "
+                               "embeddings, the base's head weights and output bias")
+        if config.quantize == "int8":
+            loaded, quant_notes = quantize_int8(loaded)
+            model_notes.extend(quant_notes)
+        folder = f"candidate_{index}"
+        extra = {"comparison": {"role": "candidate", "base": config.base, "quantize": config.quantize},
+                 "notes": model_notes}
+        candidate_results.append((folder, audit(ref, folder, loaded, extra)))
+        notes.extend(model_notes)
+        del loaded
+    runs = [("base", base_result.out)] + [(folder, result.out) for folder, result in candidate_results]
+    return _finish_compare(config, out, runs=runs, mode="models", notes=notes, warnings=warnings, started=started)
+
+
+def compare_saved_runs(config: CompareConfig) -> CompareResult:
+    """Compare saved run folders (no model): their items must match (checked by a hash of their content)."""
+    started = time.perf_counter()
+    if config.base_run is None:
+        raise AuditError("compare: --base-run DIR is missing")
+    if not config.candidate_runs:
+        raise AuditError("compare: give at least one --candidate-run DIR")
+    if config.quantize is not None:
+        raise AuditError("--quantize applies to models, not to saved runs (--base-run/--candidate-run)")
+    if config.probes:
+        raise AuditError("--probes applies to models; saved runs are compared on the items they were run on")
+    out = Path(config.out)
+    runs = [("base", Path(config.base_run))] + [(f"candidate_{i}", Path(p))
+                                                for i, p in enumerate(config.candidate_runs, start=1)]
+    for _, folder in runs:
+        results.read_run(folder)  # a clear error for a missing or broken run folder before anything is written
+    _check_out_folder(out)
+    return _finish_compare(config, out, runs=runs, mode="saved_runs", notes=[], warnings=[], started=started)
+
+
+def _run_path(folder: Path, out: Path) -> str:
+    """How compare_summary.json refers to a run folder: relative to OUT when inside it, else absolute."""
+    try:
+        return Path(folder).resolve().relative_to(out.resolve()).as_posix()
+    except ValueError:
+        return str(Path(folder).resolve())
+
+
+def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, Path]], mode: str,
+                    notes: list[str], warnings: list[str], started: float) -> CompareResult:
+    """Read the runs back, compute and write deltas.csv, compare_summary.json and compare.html."""
+    from albert_audit.compare import (
+        RunScores,
+        change_counts,
+        check_same_items,
+        compute_deltas,
+        methods_text,
+    )
+    from albert_audit.metrics import compute_findings
+
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    tables = [results.read_run(folder) for _, folder in runs]
+    for table in tables:
+        if table.findings is None:
+            run_seed = table.summary.get("seed", config.seed)
+            table.findings = compute_findings(table.items, table.targets, table.fills,
+                                              seed=int(run_seed) if isinstance(run_seed, int) else config.seed,
+                                              alpha=float(table.summary.get("alpha", config.alpha)),
+                                              n_resamples=config.n_resamples)
+    labels = [str((tables[0].summary.get("model") or {}).get("id") or "base")]
+    labels += _unique_labels([_candidate_label(t.summary) for t in tables[1:]])
+    items_hash = ""
+    for label, table in zip(labels[1:], tables[1:], strict=True):
+        items_hash = check_same_items(tables[0].items, table.items, base_name=f"{labels[0]} ({runs[0][1]})",
+                                      candidate_name=f"{label} ({table.folder})")
+    scores = [RunScores(label=label, items=t.items, targets=t.targets, findings=t.findings)
+              for label, t in zip(labels, tables, strict=True)]
+    computed_at = time.perf_counter()
+    deltas = compute_deltas(scores[0], scores[1:], seed=config.seed, alpha=config.alpha,
+                            n_resamples=config.n_resamples)
+    results.write_csv(out / DELTAS_FILE, deltas)
+    deltas_time = time.perf_counter() - computed_at
+
+    def model_entry(label: str, name: str, folder: Path, table: results.RunTables) -> dict[str, Any]:
+        summary = table.summary
+        return {"label": label, "role": "base" if name == "base" else "candidate", "run": _run_path(folder, out),
+                "model": summary.get("model") or {}, "device": summary.get("device"), "dtype": summary.get("dtype"),
+                "utility": summary.get("utility"), "notes": summary.get("notes") or [],
+                "created_utc": summary.get("created_utc")}
+
+    entries = [model_entry(label, name, folder, table)
+               for label, (name, folder), table in zip(labels, runs, tables, strict=True)]
+    base_pppl = (entries[0]["utility"] or {}).get("pppl")
+    utility_rows = []
+    for entry in entries[1:]:
+        cand_pppl = (entry["utility"] or {}).get("pppl")
+        ratio = cand_pppl / base_pppl if base_pppl and cand_pppl is not None else None
+        entry["pppl_ratio"] = ratio
+        utility_rows.append({"candidate": entry["label"], "base_pppl": base_pppl, "candidate_pppl": cand_pppl,
+                             "ratio": ratio})
+    summary: dict[str, Any] = {
+        "schema_version": COMPARE_SCHEMA_VERSION,
+        "tool_version": __version__,
+        "created_utc": created,
+        "mode": mode,
+        "items_sha256": items_hash,
+        "seed": config.seed,
+        "alpha": config.alpha,
+        "n_resamples": config.n_resamples,
+        "quantize": config.quantize,
+        "base": entries[0],
+        "candidates": entries[1:],
+        "utility": utility_rows,
+        "changes": change_counts(deltas),
+        "n_deltas": len(deltas),
+        "methods": methods_text(alpha=config.alpha, n_resamples=config.n_resamples),
+        "notes": notes,
+        "files": {"deltas": DELTAS_FILE, "report": COMPARE_REPORT_FILE if config.write_report else None},
+        "timings_s": {"deltas": deltas_time},
+    }
+    results.write_json(out / COMPARE_SUMMARY_FILE, summary)
+    if config.write_report:
+        report_started = time.perf_counter()
+        render_compare_report(out)
+        summary["timings_s"]["report"] = time.perf_counter() - report_started
+    summary["timings_s"]["total"] = time.perf_counter() - started
+    results.write_json(out / COMPARE_SUMMARY_FILE, summary)
+    return CompareResult(out=out, summary=summary, deltas=deltas, warnings=warnings, notes=notes)
+
+
+def render_compare_report(out: str | Path) -> Path:
+    """Render compare.html of a compare folder from its saved files (compare_summary.json, deltas.csv, runs)."""
+    from albert_audit.report.compare_render import render_compare
+
+    return render_compare(Path(out))

@@ -114,7 +114,45 @@ def build_parser() -> argparse.ArgumentParser:
     validate = probe_commands.add_parser("validate", help="check probe-set files; exit 2 on the first bad one")
     validate.add_argument("paths", nargs="+", metavar="PATH")
     validate.set_defaults(handler=cmd_probes_validate)
+    _add_compare_parser(commands)
     return parser
+
+
+def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
+    """The `compare` subcommand: a base model and its descendants (or saved runs), deltas, compare.html."""
+    compare = commands.add_parser(
+        "compare", help="compare descendants (fine-tunes, classifiers, quantizations) with their base model",
+        description="Audit a base model and its descendants on the same items (or compare saved runs) and "
+                    "report, per finding, the change with a paired CI, a permutation p-value and FDR q-values.")
+    compare.add_argument("--base", metavar="MODEL", help="the base model: hub id or local folder")
+    compare.add_argument("--candidate", action="append", default=[], metavar="MODEL",
+                         help="a descendant to compare with the base; repeat for several. A checkpoint "
+                              "without an MLM head is probed with the base's head, grafted")
+    compare.add_argument("--base-run", type=Path, metavar="DIR", help="a saved run folder of the base model")
+    compare.add_argument("--candidate-run", action="append", default=[], type=Path, metavar="DIR",
+                         help="a saved run folder of a candidate (same items as --base-run); repeat for several")
+    compare.add_argument("--probes", action="append", default=[], metavar="FILE_OR_NAME",
+                         help="probe-set YAML file or shipped set name (with --base); repeat for several")
+    compare.add_argument("--quantize", metavar="KIND", help="audit the candidates dynamically quantized: int8 (CPU)")
+    compare.add_argument("--out", required=True, type=Path, help="folder to write (a run folder per model, "
+                         "deltas.csv, compare_summary.json, compare.html)")
+    compare.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    compare.add_argument("--dtype", default="auto",
+                         help="auto (bf16 on a GPU that has it, fp32 otherwise), float32, bfloat16, float16")
+    compare.add_argument("--batch-size", type=_batch_size, default="auto",
+                         help="sequences per forward pass, or auto (halves on GPU out-of-memory)")
+    compare.add_argument("--top-k", type=_positive_int, default=10, help="fills kept per item (default 10)")
+    compare.add_argument("--offline", action="store_true", help="never touch the network (hub cache only)")
+    compare.add_argument("--trust-remote-code", action="store_true",
+                         help="allow code shipped with a hub model to run (off by default)")
+    compare.add_argument("--allow-pickle", action="store_true",
+                         help="allow pickle (.bin) weights, which can run code when loaded (off by default)")
+    _add_stats_options(compare)
+    compare.add_argument("--no-report", action="store_true", help="skip compare.html")
+    compare.add_argument("--no-run-reports", action="store_true", help="skip each model's report.html")
+    compare.add_argument("--no-utility", action="store_true", help="skip the pseudo-perplexity of each model")
+    compare.add_argument("--quiet", action="store_true", help="no progress bar")
+    compare.set_defaults(handler=cmd_compare)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -172,6 +210,37 @@ def cmd_probes_validate(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"ok: {probe_set.path} ({probe_set.name}: {len(probe_set.templates)} templates, "
               f"{len(probe_set.groups)} groups, {len(probe_set.targets)} targets)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """`albert-audit compare`."""
+    from albert_audit.api import CompareConfig, compare_runs
+
+    config = CompareConfig(
+        out=args.out, base=args.base, candidates=args.candidate, probes=args.probes, base_run=args.base_run,
+        candidate_runs=args.candidate_run, quantize=args.quantize, device=args.device, dtype=args.dtype,
+        batch_size=args.batch_size, top_k=args.top_k, seed=args.seed, alpha=args.alpha,
+        n_resamples=args.n_resamples, offline=args.offline, trust_remote_code=args.trust_remote_code,
+        allow_pickle=args.allow_pickle, progress=not args.quiet, write_report=not args.no_report,
+        write_run_reports=not args.no_run_reports, utility=not args.no_utility)
+    result = compare_runs(config)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    summary = result.summary
+    for entry in [summary["base"], *summary["candidates"]]:
+        utility = entry.get("utility") or {}
+        pppl = f"; pseudo-perplexity {utility['pppl']:.2f}" if utility.get("pppl") is not None else ""
+        print(f"{entry['role']}: {entry['label']} (head: {entry['model'].get('head', 'own')}, "
+              f"dtype {entry['dtype']}){pppl}; run folder {result.out / entry['run']}")
+    for candidate, counts in summary["changes"].items():
+        listed = ", ".join(f"{n} {change.replace('_', ' ')}" for change, n in counts.items())
+        print(f"{candidate}: {listed} (of {sum(counts.values())} findings, FDR {args.alpha})")
+    print(f"deltas: {result.out / 'deltas.csv'}")
+    if (result.out / "compare.html").is_file() and not args.no_report:
+        print(f"report: {result.out / 'compare.html'}")
     return 0
 
 
