@@ -463,3 +463,30 @@ def render_compare_report(out: str | Path) -> Path:
     from albert_audit.report.compare_render import render_compare
 
     return render_compare(Path(out))
+
+
+# --------------------------------------------------------------------------------------------------- demo
+
+DEMO_MODELS_DIR = Path(__file__).resolve().parent / "demo_models"
+
+
+def demo_paths() -> tuple[Path, Path, Path]:
+    """The shipped demo base model, its fine-tuned descendant and the demo probe set."""
+    base, descendant = DEMO_MODELS_DIR / "base", DEMO_MODELS_DIR / "descendant"
+    probes = DEMO_MODELS_DIR / "demo_probes.yaml"
+    for path in (base / "config.json", descendant / "config.json", probes):
+        if not path.is_file():
+            raise AuditError(f"{path}: the demo models are not installed; build them with "
+                             "`python scripts/make_demo_models.py`")
+    return base, descendant, probes
+
+
+def run_demo(out: str | Path, *, seed: int = 0, progress: bool = True) -> CompareResult:
+    """`albert-audit demo`: audit the demo base, compare the descendant against it, write both reports.
+
+    Everything is local (no network) and runs on the CPU: the demo models are tiny.
+    """
+    base, descendant, probes = demo_paths()
+    config = CompareConfig(out=Path(out), base=str(base), candidates=[str(descendant)], probes=[str(probes)],
+                           device="cpu", dtype="float32", offline=True, seed=seed, progress=progress)
+    return compare_models(config)

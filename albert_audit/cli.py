@@ -13,9 +13,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from albert_audit import __version__
 from albert_audit.errors import AuditError
+
+if TYPE_CHECKING:
+    from albert_audit.api import CompareResult
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -106,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="re-render report.html of a run folder (no model needed)")
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report.set_defaults(handler=cmd_report)
+
+    demo = commands.add_parser("demo", help="audit the shipped demo models (planted bias), offline, in about a minute")
+    demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="output folder (default reports/demo)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of every resampling (default 0)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(handler=cmd_demo)
 
     probes = commands.add_parser("probes", help="list or validate probe sets")
     probe_commands = probes.add_subparsers(dest="probes_command", metavar="ACTION", required=True)
@@ -225,6 +235,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         allow_pickle=args.allow_pickle, progress=not args.quiet, write_report=not args.no_report,
         write_run_reports=not args.no_run_reports, utility=not args.no_utility)
     result = compare_runs(config)
+    _print_comparison(result, alpha=args.alpha, report=not args.no_report)
+    return 0
+
+
+def _print_comparison(result: CompareResult, *, alpha: float, report: bool) -> None:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for note in result.notes:
@@ -237,10 +252,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
               f"dtype {entry['dtype']}){pppl}; run folder {result.out / entry['run']}")
     for candidate, counts in summary["changes"].items():
         listed = ", ".join(f"{n} {change.replace('_', ' ')}" for change, n in counts.items())
-        print(f"{candidate}: {listed} (of {sum(counts.values())} findings, FDR {args.alpha})")
+        print(f"{candidate}: {listed} (of {sum(counts.values())} findings, FDR {alpha})")
     print(f"deltas: {result.out / 'deltas.csv'}")
-    if (result.out / "compare.html").is_file() and not args.no_report:
+    if (result.out / "compare.html").is_file() and report:
         print(f"report: {result.out / 'compare.html'}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`albert-audit demo`."""
+    from albert_audit.api import run_demo
+
+    result = run_demo(args.out, seed=args.seed, progress=not args.quiet)
+    base_report = result.out / result.summary["base"]["run"] / "report.html"
+    _print_comparison(result, alpha=0.05, report=True)
+    print(f"base model report: {base_report}")
     return 0
 
 
