@@ -478,8 +478,8 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
             problems.warn(
                 templates_line,
                 f"only {n} template{'s' if n != 1 else ''} with a slot: templates are the unit of "
-                f"analysis, and with n = {n} the exact two-sided sign-flip test cannot reach "
-                f"p < 1/2^{n - 1} = {1 / 2 ** (n - 1):.3g}; use at least {MIN_TEMPLATES}",
+                f"analysis, and the smallest p-value an exact two-sided sign-flip test over {n} can give "
+                f"is 2/2^{n} = {2 / 2 ** n:.3g}; use at least {MIN_TEMPLATES}",
             )
         if groups and not slotted and "groups" in fields:
             problems.warn(fields["groups"][0], "groups are declared but no template has a slot")

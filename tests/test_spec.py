@@ -449,7 +449,7 @@ def test_warning_for_fewer_than_8_templates(tmp_path):
     warnings = load_probe_set(path).warnings
     assert len(warnings) == 1
     assert warnings[0].startswith(f"{path}:7: ")
-    assert "only 6 templates" in warnings[0] and "1/2^5" in warnings[0]
+    assert "only 6 templates" in warnings[0] and "2/2^6 = 0.0312" in warnings[0]
 
 
 def test_warning_for_a_term_in_two_groups(tmp_path):
