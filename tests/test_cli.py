@@ -148,8 +148,8 @@ def test_probes_list_and_validate_shipped(capsys):
 @pytest.mark.parametrize("argv", [["--help"], ["probes", "list"], ["probes", "validate", "probes/age.yaml"],
                                   ["report", "--help"]])
 def test_light_commands_do_not_import_torch(argv):
-    code = ("import sys\nfrom albert_audit.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'\n" % argv)
+    code = (f"import sys\nfrom albert_audit.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n"
+            "    pass\nassert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
