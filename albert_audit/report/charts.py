@@ -51,7 +51,8 @@ COLOUR_A, COLOUR_B, COLOUR_NS = OKABE_ITO["blue"], OKABE_ITO["vermillion"], "#8c
 #: Diverging colour map for the heatmap (ColorBrewer PuOr, colour-blind safe).
 HEATMAP_CMAP = "PuOr"
 
-_RC = {
+#: matplotlib settings of every chart: text stays text (no TeX parsing of $...$), one sans-serif font.
+CHART_RC = {
     "svg.fonttype": "none",
     "text.parse_math": False,
     "font.family": "sans-serif",
@@ -208,7 +209,7 @@ def forest_plot(
     ]
     n = max(len(rows), 1)
     tick_labels = [_short(r[0]) for r in rows]
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": chart_id}):
+    with matplotlib.rc_context({**CHART_RC, "svg.hashsalt": chart_id}):
         left = _text_width_in(tick_labels, _TICK_PT) + 0.2
         top = (2 * _LINE_IN + 0.12 if ratio_axis else 0.12) + (_LINE_IN + 0.05 if title else 0.0)
         bottom = 2 * _LINE_IN + 0.12 + (_LINE_IN + 0.1 if show_legend else 0.0)
@@ -296,7 +297,7 @@ def heatmap(
     limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     row_ticks = [_short(r) for r in row_labels]
     col_ticks = [_short(c, 24) for c in col_labels]
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": chart_id}):
+    with matplotlib.rc_context({**CHART_RC, "svg.hashsalt": chart_id}):
         col_width = _text_width_in(col_ticks, _TICK_PT)
         rotate = col_width > 0.65
         left = _text_width_in(row_ticks, _TICK_PT) + 0.12 + _LINE_IN + 0.08

@@ -43,19 +43,6 @@ CHANGE_STYLE = {
     "newly_significant": (charts.OKABE_ITO["orange"], "s"),
     "unchanged": ("#8c8c8c", "o"),
 }
-_RC = {
-    "svg.fonttype": "none",
-    "text.parse_math": False,
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans"],
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
 _TEXT_COLUMNS = ("probe_set", "metric", "target", "group_a", "group_b", "candidate", "change")
 
 
@@ -131,7 +118,7 @@ def effect_scatter(base: Sequence[float], candidate: Sequence[float], changes: S
     """
     points = [(float(b), float(c), str(ch)) for b, c, ch in zip(base, candidate, changes, strict=True)
               if _finite(b) and _finite(c)]
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": chart_id}):
+    with matplotlib.rc_context({**charts.CHART_RC, "svg.hashsalt": chart_id}):
         fig = Figure(figsize=(5.6, 4.6), layout="constrained")
         ax = fig.add_subplot()
         values = [v for p in points for v in p[:2]] or [0.0]
