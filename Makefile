@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/albert-audit demo --out $(DEMO_OUT)
 
 test: install
-	$(BIN)/ruff check albert_audit tests benchmarks scripts
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
