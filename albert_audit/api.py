@@ -443,7 +443,7 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
         ratio = cand_pppl / base_pppl if base_pppl and cand_pppl is not None else None
         entry["pppl_ratio"] = ratio
         utility_rows.append({"candidate": entry["label"], "base_pppl": base_pppl, "candidate_pppl": cand_pppl,
-                             "ratio": ratio})
+                             "ratio": ratio, "sample": (entry["utility"] or {}).get("sample")})
     summary: dict[str, Any] = {
         "schema_version": COMPARE_SCHEMA_VERSION,
         "tool_version": __version__,

@@ -275,10 +275,35 @@ def _model_context(entry: dict[str, Any], base_id: str) -> dict[str, Any]:
     }
 
 
+def display_name(model_id: str) -> str:
+    """A short name for a model in headings and tables: a hub id as it is, a local folder by its last two
+    path parts (the full path stays in the Models section and in the files)."""
+    path = Path(model_id)
+    if path.is_absolute() or model_id.startswith((".", "~")) or len(path.parts) > 2:
+        return "/".join(path.parts[-2:])
+    return model_id
+
+
+def _shorten_labels(summary: dict[str, Any], deltas: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Replace long model labels by their display names everywhere the page shows them (if still unique)."""
+    entries = [summary.get("base") or {}, *(summary.get("candidates") or [])]
+    full = [str(e.get("label")) for e in entries]
+    short = {label: display_name(label) for label in full}
+    if len(set(short.values())) != len(set(full)):
+        return summary, deltas
+    summary = {**summary, "base": {**entries[0], "label": short[full[0]]},
+               "candidates": [{**e, "label": short[str(e.get("label"))]} for e in entries[1:]],
+               "utility": [{**row, "candidate": short.get(str(row.get("candidate")), row.get("candidate"))}
+                           for row in summary.get("utility") or []],
+               "changes": {short.get(str(k), k): v for k, v in (summary.get("changes") or {}).items()}}
+    deltas = deltas.assign(candidate=deltas["candidate"].map(lambda c: short.get(str(c), c)))
+    return summary, deltas
+
+
 def build_compare_context(folder: Path) -> dict[str, Any]:
     """Everything compare.html shows, from a compare folder's files (and its runs' findings.csv)."""
     folder = Path(folder)
-    summary, deltas = read_compare_folder(folder)
+    summary, deltas = _shorten_labels(*read_compare_folder(folder))
     alpha = float(summary["alpha"]) if _finite(summary.get("alpha")) else 0.05
     base_entry = summary.get("base") or {}
     cand_entries = list(summary.get("candidates") or [])
@@ -294,6 +319,7 @@ def build_compare_context(folder: Path) -> dict[str, Any]:
         ratio = row.get("ratio")
         utility.append({
             "candidate": _text(row.get("candidate")), "base": fmt(row.get("base_pppl")),
+            "sample": _text(row.get("sample") or "neutral_sample.txt"),
             "candidate_pppl": fmt(row.get("candidate_pppl")), "ratio": fmt(ratio, 3),
             "ratio_v": _attr(ratio),
             "verdict": ("not measured" if not _finite(ratio) else
