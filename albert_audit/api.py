@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,13 @@ RUNTIME_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy
                     "pyarrow", "matplotlib", "jinja2", "pyyaml")
 
 
-@dataclass
-class AuditConfig:
-    """Everything `albert-audit run` needs; defaults are the CLI's defaults."""
+@dataclass(kw_only=True)
+class ScoringOptions:
+    """How models are loaded and scored and how findings are computed; shared by run and compare.
 
-    model: str
-    probes: list[str]
-    out: Path
-    revision: str | None = None
+    Defaults are the CLI's defaults.
+    """
+
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int | str = "auto"
@@ -47,6 +46,20 @@ class AuditConfig:
     allow_pickle: bool = False
     progress: bool = True
     write_report: bool = True
+
+    def scoring_options(self) -> dict[str, Any]:
+        """These options as keyword arguments (to build another config from this one)."""
+        return {f.name: getattr(self, f.name) for f in fields(ScoringOptions)}
+
+
+@dataclass(kw_only=True)
+class AuditConfig(ScoringOptions):
+    """Everything `albert-audit run` needs: a model, probe sets, an output folder, and the options."""
+
+    model: str
+    probes: list[str]
+    out: Path
+    revision: str | None = None
 
 
 @dataclass
@@ -196,8 +209,8 @@ COMPARE_SCHEMA_VERSION = 1
 QUANTIZE_CHOICES = ("int8",)
 
 
-@dataclass
-class CompareConfig:
+@dataclass(kw_only=True)
+class CompareConfig(ScoringOptions):
     """Everything `albert-audit compare` needs: models (``base`` + ``candidates``) or saved runs.
 
     Give either ``base`` and ``candidates`` (model ids or folders; each is audited into its own run folder
@@ -214,18 +227,6 @@ class CompareConfig:
     base_run: Path | None = None
     candidate_runs: list[Path] = field(default_factory=list)
     quantize: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    batch_size: int | str = "auto"
-    top_k: int = 10
-    seed: int = 0
-    alpha: float = 0.05
-    n_resamples: int = 10_000
-    offline: bool = False
-    trust_remote_code: bool = False
-    allow_pickle: bool = False
-    progress: bool = True
-    write_report: bool = True
     write_run_reports: bool = True
     utility: bool = True
     utility_sample: Path | None = None
@@ -308,11 +309,8 @@ def compare_models(config: CompareConfig) -> CompareResult:
     warnings: list[str] = []
 
     def audit(model_ref: str, folder: str, loaded: Any, extra: dict[str, Any]) -> RunResult:
-        audit_config = AuditConfig(
-            model=model_ref, probes=config.probes, out=out / folder, device=config.device, dtype=config.dtype,
-            batch_size=config.batch_size, top_k=config.top_k, seed=config.seed, alpha=config.alpha,
-            n_resamples=config.n_resamples, offline=config.offline, trust_remote_code=config.trust_remote_code,
-            allow_pickle=config.allow_pickle, progress=config.progress, write_report=config.write_run_reports)
+        audit_config = AuditConfig(model=model_ref, probes=config.probes, out=out / folder,
+                                   **{**config.scoring_options(), "write_report": config.write_run_reports})
         result = run_audit(audit_config, loaded=loaded)
         if config.utility:
             result.summary["utility"] = pseudo_perplexity(loaded, utility_sentences, batch_size=config.batch_size)

@@ -66,8 +66,9 @@ def _alpha(value: str) -> float:
     return number
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--revision", help="hub branch, tag or commit of the model")
+def _add_model_options(parser: argparse.ArgumentParser, *, revision: bool = True) -> None:
+    if revision:
+        parser.add_argument("--revision", help="hub branch, tag or commit of the model")
     parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     parser.add_argument("--dtype", default="auto",
                         help="auto (bf16 on a GPU that has it, fp32 otherwise), float32, bfloat16, float16")
@@ -146,17 +147,7 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--quantize", metavar="KIND", help="audit the candidates dynamically quantized: int8 (CPU)")
     compare.add_argument("--out", required=True, type=Path, help="folder to write (a run folder per model, "
                          "deltas.csv, compare_summary.json, compare.html)")
-    compare.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
-    compare.add_argument("--dtype", default="auto",
-                         help="auto (bf16 on a GPU that has it, fp32 otherwise), float32, bfloat16, float16")
-    compare.add_argument("--batch-size", type=_batch_size, default="auto",
-                         help="sequences per forward pass, or auto (halves on GPU out-of-memory)")
-    compare.add_argument("--top-k", type=_positive_int, default=10, help="fills kept per item (default 10)")
-    compare.add_argument("--offline", action="store_true", help="never touch the network (hub cache only)")
-    compare.add_argument("--trust-remote-code", action="store_true",
-                         help="allow code shipped with a hub model to run (off by default)")
-    compare.add_argument("--allow-pickle", action="store_true",
-                         help="allow pickle (.bin) weights, which can run code when loaded (off by default)")
+    _add_model_options(compare, revision=False)
     _add_stats_options(compare)
     compare.add_argument("--no-report", action="store_true", help="skip compare.html")
     compare.add_argument("--no-run-reports", action="store_true", help="skip each model's report.html")
