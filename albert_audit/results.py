@@ -85,6 +85,16 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     return write_text(path, text)
 
 
+def read_json(path: Path, *, missing_hint: str = "") -> dict[str, Any]:
+    """A JSON file's content; a missing or invalid file is an AuditError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise AuditError(f"{path}: missing{missing_hint}") from exc
+    except ValueError as exc:
+        raise AuditError(f"{path}: not valid JSON ({exc})") from exc
+
+
 @dataclass
 class RunTables:
     """The saved tables of one run folder."""
@@ -112,12 +122,7 @@ def read_run(folder: str | Path, *, need_findings: bool = False) -> RunTables:
         except Exception as exc:  # pyarrow raises several types for broken files
             raise AuditError(f"{path}: unreadable Parquet file ({type(exc).__name__})") from exc
     summary_path = folder / SUMMARY_FILE
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise AuditError(f"{summary_path}: missing") from exc
-    except ValueError as exc:
-        raise AuditError(f"{summary_path}: not valid JSON ({exc})") from exc
+    summary = read_json(summary_path)
     if summary.get("schema_version") != SUMMARY_SCHEMA_VERSION:
         raise AuditError(f"{summary_path}: schema_version {summary.get('schema_version')!r}, this tool reads "
                          f"{SUMMARY_SCHEMA_VERSION}")

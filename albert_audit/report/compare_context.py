@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from albert_audit.compare import CHANGES, DELTA_COLUMNS
 from albert_audit.errors import AuditError
 from albert_audit.report import charts
+from albert_audit.results import read_json
 
 COMPARE_SUMMARY_FILE, DELTAS_FILE = "compare_summary.json", "deltas.csv"
 GRAFT_SENTENCE = "probed with the base model's MLM head"
@@ -206,12 +207,7 @@ def _scatter(rows: pd.DataFrame, *, chart_id: str, candidate: str, probe_set: st
 def read_compare_folder(folder: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """compare_summary.json and deltas.csv of a compare folder (an AuditError when missing or broken)."""
     summary_path, deltas_path = folder / COMPARE_SUMMARY_FILE, folder / DELTAS_FILE
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise AuditError(f"{summary_path}: missing; is {folder} a folder of `albert-audit compare`?") from exc
-    except ValueError as exc:
-        raise AuditError(f"{summary_path}: not valid JSON ({exc})") from exc
+    summary = read_json(summary_path, missing_hint=f"; is {folder} a folder of `albert-audit compare`?")
     if not deltas_path.is_file():
         raise AuditError(f"{deltas_path}: missing")
     deltas = pd.read_csv(deltas_path, dtype={c: str for c in _TEXT_COLUMNS})
