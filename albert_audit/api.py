@@ -60,6 +60,7 @@ class AuditConfig(ScoringOptions):
     probes: list[str]
     out: Path
     revision: str | None = None
+    unit: str = "template"
 
 
 @dataclass
@@ -152,6 +153,7 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None) -> RunResult:
         "seed": config.seed,
         "alpha": config.alpha,
         "n_resamples": config.n_resamples,
+        "unit": config.unit,
         "top_k": config.top_k,
         "multi_piece_method": MULTI_PIECE_METHOD,
         "counts": {"items": len(items), "unique_sequences": scores.stats["unique_sequences"],
@@ -164,7 +166,8 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None) -> RunResult:
     }
     results.write_json(out / results.SUMMARY_FILE, summary)
     findings = write_findings(out, items=items, targets=scores.targets, fills=scores.fills, summary=summary,
-                              seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples)
+                              seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples,
+                              unit=config.unit)
     if config.write_report:
         render_run_report(out, summary=summary)
     summary["timings_s"]["total"] = time.perf_counter() - started
@@ -174,12 +177,13 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None) -> RunResult:
 
 
 def write_findings(out: Path, *, items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
-                   summary: dict[str, Any], seed: int, alpha: float, n_resamples: int) -> pd.DataFrame:
+                   summary: dict[str, Any], seed: int, alpha: float, n_resamples: int,
+                   unit: str = "template") -> pd.DataFrame:
     """Compute the findings table from the score tables and write findings.csv; time it in summary."""
     from albert_audit.metrics import compute_findings
 
     started = time.perf_counter()
-    findings = compute_findings(items, targets, fills, seed=seed, alpha=alpha, n_resamples=n_resamples)
+    findings = compute_findings(items, targets, fills, seed=seed, alpha=alpha, n_resamples=n_resamples, unit=unit)
     results.write_csv(out / results.FINDINGS_FILE, findings)
     summary["timings_s"]["stats"] = time.perf_counter() - started
     return findings

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--probes", action="append", required=True, metavar="FILE_OR_NAME",
                      help="probe-set YAML file or shipped set name; repeat for several")
     run.add_argument("--out", required=True, type=Path, help="run folder to write")
+    run.add_argument("--unit", choices=("template", "template_term_pair"), default="template",
+                     help="unit of the paired group comparisons: template (default; group means over terms) or "
+                          "template_term_pair (terms paired by position, for sets with pair_terms_by_position)")
     run.add_argument("--no-report", action="store_true", help="skip report.html")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_model_options(run)
@@ -161,9 +164,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from albert_audit.api import AuditConfig, run_audit
 
     config = AuditConfig(
-        model=args.model, probes=args.probes, out=args.out, revision=args.revision, device=args.device,
-        dtype=args.dtype, batch_size=args.batch_size, top_k=args.top_k, seed=args.seed, alpha=args.alpha,
-        n_resamples=args.n_resamples, offline=args.offline, trust_remote_code=args.trust_remote_code,
+        model=args.model, probes=args.probes, out=args.out, revision=args.revision, unit=args.unit,
+        device=args.device, dtype=args.dtype, batch_size=args.batch_size, top_k=args.top_k, seed=args.seed,
+        alpha=args.alpha, n_resamples=args.n_resamples, offline=args.offline, trust_remote_code=args.trust_remote_code,
         allow_pickle=args.allow_pickle, progress=not args.quiet, write_report=not args.no_report)
     result = run_audit(config)
     for warning in result.warnings:

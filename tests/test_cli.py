@@ -174,3 +174,16 @@ def test_interruption_exit_codes_and_message(monkeypatch, capsys, tiny_model_dir
     assert main(["run", "--model", str(tiny_model_dir), "--probes", "seed_model_card", "--out",
                  str(tmp_path / "o")]) == code
     assert "rerun the same command to resume" in capsys.readouterr().err
+
+
+def test_term_pair_unit_is_offered_and_labelled(tmp_path, tiny_model_dir):
+    probe = tmp_path / "small_occupation.yaml"
+    probe.write_text(SMALL_PROBES, encoding="utf-8")
+    out = tmp_path / "pairs"
+    assert main(["run", "--model", str(tiny_model_dir), "--probes", str(probe), "--out", str(out), "--quiet",
+                 "--n-resamples", "200", "--no-report", "--unit", "template_term_pair"]) == 0
+    findings = pd.read_csv(out / "findings.csv")
+    gaps = findings[findings["metric"] == "logprob_gap"]
+    assert (gaps["n_units"] == 8).all(), "4 templates x 2 term pairs"
+    assert gaps["method"].str.contains("pair").all()
+    assert json.loads((out / "summary.json").read_text())["unit"] == "template_term_pair"
