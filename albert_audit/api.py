@@ -124,6 +124,7 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None) -> RunResult:
     probe_sets = load_probes(config.probes)
     out = Path(config.out)
     _check_out_folder(out)
+    results.remove_outputs(out)  # a rerun into the same folder never mixes old and new files
     if loaded is None:
         loaded = load_model(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
                             offline=config.offline, trust_remote_code=config.trust_remote_code,
@@ -407,6 +408,7 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
     from albert_audit.metrics import compute_findings
 
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    results.remove_outputs(out, (DELTAS_FILE, COMPARE_SUMMARY_FILE, COMPARE_REPORT_FILE))
     tables = [results.read_run(folder) for _, folder in runs]
     for table in tables:
         if table.findings is None:

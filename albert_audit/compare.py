@@ -12,7 +12,8 @@ tables (the group mean over terms within a template, as :mod:`albert_audit.metri
 
 * ``logprob_gap`` / ``association_gap`` (signed, group a minus group b, nats): per template
   ``d_j = gap_candidate_j - gap_base_j``; ``delta = mean_j d_j``; CI: bootstrap over templates of the
-  mean of ``d_j`` (BCa, percentile fallback; :func:`albert_audit.stats.bootstrap_ci_rows`); p: two-sided
+  mean of ``d_j`` (BCa, percentile fallback, at Hesterberg's expanded level as in the findings;
+  :func:`albert_audit.stats.bootstrap_ci_rows`); p: two-sided
   sign-flip permutation test of ``mean d_j = 0`` (exact for n <= 12; :func:`albert_audit.stats.sign_flip_p_rows`).
 * ``bias_score`` (mean over targets and group pairs of |association gap|, >= 0): ``delta = score_candidate -
   score_base``; CI: paired bootstrap over templates (the same resampled templates for both models,
@@ -28,8 +29,10 @@ A delta is *significant* when its q-value <= alpha. With ``b`` the base effect a
 effect over the paired templates, and "finding significant" meaning the ``significant`` column of that
 model's own findings.csv:
 
-1. ``newly_significant``: the candidate's own finding is significant while the base's is not. The base had
-   no established bias (its sign is noise), so nothing can be amplified, reduced or reversed.
+1. ``newly_significant``: the delta is significant, and the candidate's own finding is significant while the
+   base's is not. The base had no established bias (its sign is noise), so nothing can be amplified, reduced
+   or reversed. (A base q of 0.051 against a candidate q of 0.049 is no change: the delta itself must be
+   significant.)
 2. ``reversed``: the delta is significant, ``b`` and ``c`` have opposite signs, and both models' own
    findings are significant (an established bias turned into an established opposite bias).
 3. ``amplified``: the delta is significant, the signs agree (or b = 0), and ``|c| > |b|``.
@@ -200,7 +203,7 @@ def _signed_delta_stats(gap_b: np.ndarray, gap_c: np.ndarray, *, key: str, seed:
         rows = np.flatnonzero(n == size)
         compact = d[rows][paired[rows]].reshape(rows.size, int(size))
         lo, hi, _ = stats.bootstrap_ci_rows(compact, rng=stats.rng_for(seed, f"{key}/bootstrap/n={size}"),
-                                            n_resamples=n_resamples, confidence=1.0 - alpha)
+                                            n_resamples=n_resamples, confidence=1.0 - alpha, expand=True)
         pv, _ = stats.sign_flip_p_rows(compact, rng=stats.rng_for(seed, f"{key}/signflip/n={size}"),
                                        n_resamples=n_resamples, exact_max_n=EXACT_MAX_N)
         low[rows], high[rows], p[rows] = lo, hi, pv
@@ -284,7 +287,7 @@ def classify_changes(base_effect: Sequence[float], candidate_effect: Sequence[fl
     out[sig & ~flipped & bigger] = "amplified"
     out[sig & flipped & ~cand_sig] = "reduced"
     out[sig & flipped & cand_sig & base_sig] = "reversed"
-    out[cand_sig & ~base_sig] = "newly_significant"
+    out[sig & cand_sig & ~base_sig] = "newly_significant"
     return [str(v) for v in out]
 
 
@@ -429,9 +432,8 @@ def methods_text(*, alpha: float, n_resamples: int) -> dict[str, Any]:
                       "templates (same resamples for both models); p: the two models' gaps swapped within "
                       f"templates (exact for n <= {EXACT_MAX_N}, else Monte Carlo {n_resamples})",
         "q_value": "Benjamini-Hochberg over every row of deltas.csv",
-        "change": "reversed: significant delta, sign flipped and the candidate's own finding significant; "
-                  "amplified: significant, same sign, larger magnitude; reduced: significant, same sign and "
-                  "smaller magnitude, or sign flipped without a significant candidate finding; "
-                  "newly_significant: otherwise, candidate finding significant and base finding not; "
-                  "else unchanged",
+        "change": "a change needs a significant delta (q <= alpha); then newly_significant: the candidate's "
+                  "finding significant and the base's not; reversed: sign flipped and both findings "
+                  "significant; amplified: same sign, larger magnitude; reduced: same sign and smaller "
+                  "magnitude, or sign flipped without a significant candidate finding; else unchanged",
     }

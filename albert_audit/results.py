@@ -22,6 +22,20 @@ from albert_audit.errors import AuditError
 SUMMARY_SCHEMA_VERSION = 1
 ITEMS_FILE, FILLS_FILE, TARGETS_FILE = "items.parquet", "fills.parquet", "targets.parquet"
 FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE = "findings.csv", "summary.json", "report.html"
+FINDINGS_TEXT_COLUMNS = ("probe_set", "metric", "target", "group_a", "group_b", "effect_unit", "direction",
+                         "method")
+FORMULA_STARTS = ("=", "+", "-", "@")
+#: Columns each table of a run folder must have (a reader needs them; see docs/data_contract.md).
+REQUIRED_COLUMNS = {
+    "items.parquet": ("item_id", "probe_set", "template_id", "template", "group", "term", "term_index", "text",
+                      "prior_text"),
+    "fills.parquet": ("item_id", "rank", "token_id", "token", "prob", "logprob"),
+    "targets.parquet": ("item_id", "target", "n_pieces", "logprob", "prior_logprob"),
+}
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
@@ -31,6 +45,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the permissions of a normal write
     try:
         write(tmp)
         with open(tmp, "rb+") as handle:
@@ -40,6 +55,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
+
+
+def remove_outputs(folder: Path, names: tuple[str, ...] = RUN_FILES) -> list[str]:
+    """Delete earlier outputs in a folder about to be written again, so old and new files never mix."""
+    removed = []
+    for name in names:
+        path = Path(folder) / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed
 
 
 def write_text(path: Path, text: str) -> Path:
@@ -56,16 +85,41 @@ def write_csv(path: Path, table: pd.DataFrame) -> Path:
     """Atomically write a DataFrame as CSV (no index), with spreadsheet-formula prefixes neutralised."""
     safe = table.copy()
     for column in safe.columns:
-        if safe[column].dtype == object:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(_defuse_formula)
     return atomic_write(path, lambda tmp: safe.to_csv(tmp, index=False))
 
 
 def _defuse_formula(value: Any) -> Any:
-    """Prefix a cell that a spreadsheet would run as a formula (=, +, -, @) with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "@"):
+    """Prefix a cell that a spreadsheet would run as a formula (=, +, -, @) with a quote (undone on reading)."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
         return "'" + value
     return value
+
+
+def _restore_formula(value: Any) -> Any:
+    """Undo :func:`_defuse_formula` when a CSV is read back."""
+    if isinstance(value, str) and len(value) > 1 and value[0] == "'" and value[1] in FORMULA_STARTS:
+        return value[1:]
+    return value
+
+
+def read_csv_table(path: Path, *, text_columns: tuple[str, ...], required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A CSV written by :func:`write_csv`: text columns as str ("" for empty), formula prefixes undone;
+    a missing, empty or malformed file, or a missing required column, is an AuditError naming the file."""
+    try:
+        table = pd.read_csv(path, dtype={c: str for c in text_columns})
+    except FileNotFoundError as exc:
+        raise AuditError(f"{path}: missing") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise AuditError(f"{path}: not a readable CSV table ({type(exc).__name__})") from exc
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise AuditError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column in text_columns:
+        if column in table:
+            table[column] = table[column].fillna("").map(_restore_formula)
+    return table
 
 
 def _json_safe(value: Any) -> Any:
@@ -121,19 +175,22 @@ def read_run(folder: str | Path, *, need_findings: bool = False) -> RunTables:
             tables[name] = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for broken files
             raise AuditError(f"{path}: unreadable Parquet file ({type(exc).__name__})") from exc
+        missing = [c for c in REQUIRED_COLUMNS[name] if c not in tables[name].columns]
+        if missing:
+            raise AuditError(f"{path}: missing column(s) {', '.join(missing)}")
     summary_path = folder / SUMMARY_FILE
     summary = read_json(summary_path)
+    if not isinstance(summary, dict):
+        raise AuditError(f"{summary_path}: expected a JSON object")
     if summary.get("schema_version") != SUMMARY_SCHEMA_VERSION:
         raise AuditError(f"{summary_path}: schema_version {summary.get('schema_version')!r}, this tool reads "
                          f"{SUMMARY_SCHEMA_VERSION}")
     findings = None
     findings_path = folder / FINDINGS_FILE
     if findings_path.is_file():
-        text_columns = {"probe_set": str, "metric": str, "target": str, "group_a": str, "group_b": str}
-        findings = pd.read_csv(findings_path, dtype=text_columns)
-        for column in text_columns:
-            if column in findings:
-                findings[column] = findings[column].fillna("")
+        findings = read_csv_table(findings_path, text_columns=FINDINGS_TEXT_COLUMNS,
+                                  required=("probe_set", "metric", "target", "group_a", "group_b", "effect",
+                                            "significant"))
     elif need_findings:
         raise AuditError(f"{findings_path}: missing")
     return RunTables(folder=folder, items=tables[ITEMS_FILE], fills=tables[FILLS_FILE],

@@ -314,8 +314,9 @@ def test_classify_changes_rule():
         base_significant=[True, True, True, True, False, True, False, False, False],
         candidate_significant=[True, True, True, False, True, True, False, True, True],
         alpha=0.05)
-    # the last two: the base had no established bias, so its noise sign decides nothing
-    assert got == ["amplified", "reduced", "reversed", "reduced", "newly_significant", "unchanged", "unchanged",
+    # 5th: significant in the candidate only, but the delta itself is not significant: no change.
+    # The last two: the base had no established bias, so its noise sign decides nothing.
+    assert got == ["amplified", "reduced", "reversed", "reduced", "unchanged", "unchanged", "unchanged",
                    "newly_significant", "newly_significant"]
 
 

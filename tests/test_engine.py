@@ -271,3 +271,47 @@ def test_interrupted_scoring_resumes_from_its_checkpoint(tiny_model, varied_item
     assert other.stats["resumed_sequences"] == 0
     other.checkpoint.clear()
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_checkpoint_of_another_head_is_not_reused(tiny_model_dir, varied_items, tmp_path):
+    """A grafted head is not in the weight files' hashes: the head's weights key the checkpoint too."""
+    from albert_audit.engine.loading import load_model
+
+    probe_set, items = varied_items
+    targets = {probe_set.name: list(probe_set.targets)}
+    first = load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+    score_items(first, items, targets, batch_size=16, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    other_head = load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+    with torch.no_grad():
+        other_head.model.predictions.bias.add_(0.5)
+    result = score_items(other_head, items, targets, batch_size=16, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    assert result.stats["resumed_sequences"] == 0
+    again = score_items(other_head, items, targets, batch_size=16, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    assert again.stats["resumed_sequences"] == again.stats["unique_sequences"]
+
+
+def test_prior_logprobs_are_read_at_the_targets_mask(tiny_model, varied_items, varied_scores):
+    """Oracle: rebuild each prior sentence from the template, find the template's mask by its character
+    offset, and read log P(target) there with a direct forward pass (slot before and after the mask)."""
+    import re
+
+    _, items = varied_items
+    tok = tiny_model.tokenizer
+    single = varied_scores.targets[varied_scores.targets["n_pieces"] == 1].merge(items, on="item_id")
+    rows = single[single["term"] != ""].groupby("template_id").head(3)
+    assert {t.find("<") < t.find("[MASK]") for t in rows["template"]} == {True, False}, "both slot orders"
+    for row in rows.itertuples():
+        slot = re.search(r"<[^>]+>", row.template)
+        before, after = row.template[:slot.start()], row.template[slot.end():]
+        n_term = len(tok(row.term, add_special_tokens=False)["input_ids"])
+        masks = " ".join([tok.mask_token] * n_term)
+        prior = before + masks + after
+        assert prior == row.prior_text
+        at = before.index("[MASK]") if "[MASK]" in before else len(before) + len(masks) + after.index("[MASK]")
+        enc = tok(prior, return_offsets_mapping=True, return_tensors="pt")
+        position = [i for i, (a, b) in enumerate(enc["offset_mapping"][0].tolist()) if a == at and b > a][0]
+        assert int(enc["input_ids"][0, position]) == tok.mask_token_id
+        with torch.inference_mode():
+            logits = tiny_model.model(input_ids=enc["input_ids"]).logits[0]
+        expected = float(torch.log_softmax(logits[position], -1)[tok.convert_tokens_to_ids("▁" + row.target)])
+        assert row.prior_logprob == pytest.approx(expected, abs=1e-5)

@@ -117,6 +117,24 @@ def _target_mask_ordinal(template: str, has_slot: bool) -> int:
     return -1 if 0 <= slot_at < template.find("[MASK]") else 0
 
 
+def head_digest(model: Any) -> str:
+    """sha256 of the weights outside the base encoder (the MLM head), as they are in memory.
+
+    The weight files' hashes don't cover a head grafted from another model, so a checkpoint is keyed by this
+    too. (Packed weights of a quantized model are not tensors and are skipped; its dtype is keyed instead.)
+    """
+    import hashlib
+
+    prefix = getattr(model, "base_model_prefix", "")
+    digest = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        if (prefix and name.startswith(prefix + ".")) or not isinstance(value, torch.Tensor):
+            continue
+        digest.update(name.encode())
+        digest.update(value.detach().to("cpu", torch.float32).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _default_batch_size(device: str) -> int:
     return DEFAULT_GPU_BATCH if device.startswith("cuda") else DEFAULT_CPU_BATCH
 
@@ -301,9 +319,9 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
     prepared = time.perf_counter()
     checkpoint = None
     if checkpoint_dir is not None:
-        key = fingerprint(CHECKPOINT_VERSION, loaded.info.weights_sha256, loaded.info.dtype,
-                          loaded.info.device.split(":")[0], top_k, bank.sequences, bank.piece_requests,
-                          bank.topk_requests)
+        key = fingerprint(CHECKPOINT_VERSION, loaded.info.weights_sha256, loaded.info.head, head_digest(loaded.model),
+                          loaded.info.dtype, loaded.info.device.split(":")[0], top_k, bank.sequences,
+                          bank.piece_requests, bank.topk_requests)
         checkpoint = ScoreCheckpoint(Path(checkpoint_dir), key)
     reads, sizes, resumed = _run_batches(loaded, bank, batch_size=batch, top_k=top_k, progress=progress,
                                          checkpoint=checkpoint)

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from albert_audit.compare import CHANGES, DELTA_COLUMNS
 from albert_audit.errors import AuditError
 from albert_audit.report import charts
-from albert_audit.results import read_json
+from albert_audit.results import FINDINGS_TEXT_COLUMNS, read_csv_table, read_json
 
 COMPARE_SUMMARY_FILE, DELTAS_FILE = "compare_summary.json", "deltas.csv"
 GRAFT_SENTENCE = "probed with the base model's MLM head"
@@ -208,14 +208,9 @@ def read_compare_folder(folder: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """compare_summary.json and deltas.csv of a compare folder (an AuditError when missing or broken)."""
     summary_path, deltas_path = folder / COMPARE_SUMMARY_FILE, folder / DELTAS_FILE
     summary = read_json(summary_path, missing_hint=f"; is {folder} a folder of `albert-audit compare`?")
-    if not deltas_path.is_file():
-        raise AuditError(f"{deltas_path}: missing")
-    deltas = pd.read_csv(deltas_path, dtype={c: str for c in _TEXT_COLUMNS})
-    missing = [c for c in DELTA_COLUMNS if c not in deltas.columns]
-    if missing:
-        raise AuditError(f"{deltas_path}: missing column(s) {', '.join(missing)}")
-    for column in _TEXT_COLUMNS:
-        deltas[column] = deltas[column].fillna("")
+    if not isinstance(summary, dict):
+        raise AuditError(f"{summary_path}: expected a JSON object")
+    deltas = read_csv_table(deltas_path, text_columns=_TEXT_COLUMNS, required=DELTA_COLUMNS)
     return summary, deltas
 
 
@@ -224,10 +219,7 @@ def _run_findings(folder: Path, entry: dict[str, Any]) -> pd.DataFrame | None:
     path = (run if run.is_absolute() else folder / run) / "findings.csv"
     if not path.is_file():
         return None
-    table = pd.read_csv(path, dtype={c: str for c in ("probe_set", "metric", "target", "group_a", "group_b")})
-    for column in ("probe_set", "metric", "target", "group_a", "group_b"):
-        table[column] = table[column].fillna("")
-    return table
+    return read_csv_table(path, text_columns=FINDINGS_TEXT_COLUMNS)
 
 
 def _bias_lookup(findings: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
