@@ -438,7 +438,7 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
         "forest_note": forest_note,
         "heatmap": _chart_dict(heat),
         "fills": top_fills_table(items, run.fills, name, k=min(TOP_FILLS, top_k) if top_k else TOP_FILLS),
-        "findings_headers": list(FINDINGS_HEADERS),
+        "findings_headers": [f"{ci_label(alpha)} CI" if h == "95% CI" else h for h in FINDINGS_HEADERS],
         "findings_rows": _findings_table(rows, method_index),
         "findings_caption": f"{len(rows)} row{'s' if len(rows) != 1 else ''} of findings.csv",
         "methods": methods_here,
