@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+#: The commands that score a model (and so keep scored batches to resume from after an interruption).
+SCORING_COMMANDS = ("run", "compare", "demo")
 
 
 class Terminated(KeyboardInterrupt):
@@ -56,6 +58,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
+    return number
+
+
 def _alpha(value: str) -> float:
     try:
         number = float(value)
@@ -83,7 +95,7 @@ def _add_model_options(parser: argparse.ArgumentParser, *, revision: bool = True
 
 
 def _add_stats_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="seed of every resampling (default 0)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of every resampling (default 0)")
     parser.add_argument("--alpha", type=_alpha, default=0.05, help="false discovery rate (default 0.05)")
     parser.add_argument("--n-resamples", type=_positive_int, default=10_000,
                         help="bootstrap and Monte Carlo permutation resamples (default 10000)")
@@ -117,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="audit the shipped demo models (planted bias), offline, in about a minute")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="output folder (default reports/demo)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of every resampling (default 0)")
+    demo.add_argument("--seed", type=_non_negative_int, default=0, help="seed of every resampling (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=cmd_demo)
 
@@ -278,8 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
-        print("interrupted: scored batches are kept; rerun the same command to resume (files already written "
-              "are complete: each is written atomically)", file=sys.stderr)
+        if args.command in SCORING_COMMANDS:
+            print("interrupted: scored batches are kept; rerun the same command to resume (files already "
+                  "written are complete: each is written atomically)", file=sys.stderr)
+        else:
+            print("interrupted", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 

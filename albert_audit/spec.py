@@ -47,8 +47,12 @@ _SLOT_RE = re.compile(r"<([^<>\n]*)>")
 # Near-misses of [MASK] that a tokenizer would not turn into the mask token.
 _MISSPELT_MASK_RE = re.compile(r"[\[<{(]\s*mask\s*[\]>})]", re.IGNORECASE)
 _SPECIAL_TOKEN_RE = re.compile(r"\[(?:CLS|SEP|PAD|UNK)\]|</?(?:s|pad|unk|cls|sep)>", re.IGNORECASE)
-_GLUED_AFTER_RE = re.compile(r"\[MASK\](?=[\w'’])")
+# Special tokens (and the mask itself, in any spelling) as a term or target: never a word the model can fill in.
+_SPECIAL_TERM_RE = re.compile(r"\[(?:CLS|SEP|PAD|UNK|MASK)\]|</?(?:s|pad|unk|cls|sep|mask)>", re.IGNORECASE)
+_HYPHENS = r"\-\u2010\u2011"  # for a regex character class: hyphen-minus, hyphen, non-breaking hyphen
+_GLUED_AFTER_RE = re.compile(rf"\[MASK\](?=[\w'’{_HYPHENS}])")
 _GLUED_BEFORE_RE = re.compile(r"(?<=[^\W_])\[MASK\]")
+_GLUED_HYPHEN_BEFORE_RE = re.compile(rf"(?<=[{_HYPHENS}])\[MASK\]")
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _BOOL, _NULL, _FLOAT = (_TAG + t for t in ("str", "int", "bool", "null", "float"))
@@ -243,6 +247,11 @@ def _read_text(path: Path, shown: str) -> tuple[str, str]:
 def _compose(text: str, shown: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise AuditError(
+            f"{shown}: the YAML is nested too deeply (lists or mappings inside each other); probe files need "
+            "only a few levels"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -336,6 +345,13 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
             f"{MASK_PLACEHOLDER} is glued to the preceding {prev!r}: the mask stands for a whole word; put a "
             "space before it"
         )
+    for glued in _GLUED_HYPHEN_BEFORE_RE.finditer(text):
+        prev = text[: glued.start()].split()[-1]
+        problems.append(
+            f"{MASK_PLACEHOLDER} is glued to the hyphen of {prev!r}: the filled word would be tokenized as the "
+            "middle of a hyphenated word (no word start), so the masked sentence would not match the filled "
+            "one; rephrase so that the mask stands alone between spaces"
+        )
 
     ignored = {m.span() for m in _MISSPELT_MASK_RE.finditer(text)} | {
         m.span() for m in _SPECIAL_TOKEN_RE.finditer(text)
@@ -347,6 +363,12 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
     if len(slots) > 1:
         shown = ", ".join(m.group(0) for m in slots)
         problems.append(f"template has {len(slots)} slots ({shown}); a template has at most one slot")
+    for slot in slots:
+        if text.startswith(MASK_PLACEHOLDER, slot.end()) or text[: slot.start()].endswith(MASK_PLACEHOLDER):
+            problems.append(
+                f"the slot {slot.group(0)} is glued to {MASK_PLACEHOLDER}: the filled term and the mask would "
+                "run together into one word and the tokenizer would add stray pieces; put a space between them"
+            )
     if not slots:
         return None, (), problems
     content = slots[0].group(1)
@@ -377,8 +399,21 @@ def _check_term(problems: _Problems, node: yaml.Node, what: str) -> str | None:
     term = problems.word(node, what)
     if term is None:
         return None
+    special = _SPECIAL_TERM_RE.search(term)
+    if special is not None and MASK_PLACEHOLDER not in term:
+        problems.error(
+            node,
+            f"{what} {term!r} {'is' if special.group(0) == term else 'contains'} the special token "
+            f"'{special.group(0)}': the tokenizer reads it as a control token, not as a word, so it cannot be "
+            "filled in or scored; use plain words",
+        )
+        return None
     if MASK_PLACEHOLDER in term or "<" in term or ">" in term:
-        problems.error(node, f"{what} {term!r} must not contain {MASK_PLACEHOLDER}, '<' or '>'")
+        problems.error(
+            node,
+            f"{what} {term!r} must not contain {MASK_PLACEHOLDER}, '<' or '>' ({MASK_PLACEHOLDER} is the "
+            "mask token itself, not a word, and '<' '>' mark a slot)",
+        )
         return None
     return term
 

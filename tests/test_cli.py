@@ -187,3 +187,67 @@ def test_term_pair_unit_is_offered_and_labelled(tmp_path, tiny_model_dir):
     assert (gaps["n_units"] == 8).all(), "4 templates x 2 term pairs"
     assert gaps["method"].str.contains("pair").all()
     assert json.loads((out / "summary.json").read_text())["unit"] == "template_term_pair"
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "--model", "m", "--probes", "p", "--out", "o"],
+    ["compare", "--base", "m", "--candidate", "c", "--probes", "p", "--out", "o"],
+    ["demo"],
+])
+@pytest.mark.parametrize("seed", ["-1", "1.5", "abc"])
+def test_seed_must_be_a_non_negative_integer(capsys, command, seed):
+    with pytest.raises(SystemExit) as caught:
+        main([*command, "--seed", seed])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --seed: expected a non-negative integer, got {seed!r}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "--model", "m", "--probes", "p", "--out", "o"],
+    ["compare", "--base", "m", "--candidate", "c", "--probes", "p", "--out", "o"],
+    ["demo"],
+])
+def test_seed_zero_and_large_seeds_are_accepted(command):
+    from albert_audit.cli import build_parser
+
+    assert build_parser().parse_args(command).seed == 0
+    assert build_parser().parse_args([*command, "--seed", "0"]).seed == 0
+    assert build_parser().parse_args([*command, "--seed", str(2**70)]).seed == 2**70
+
+
+@pytest.mark.parametrize("argv, patched", [
+    (["compare", "--base", "m", "--candidate", "c", "--probes", "p", "--out", "{tmp}/o"], "compare_runs"),
+    (["demo", "--out", "{tmp}/o"], "run_demo"),
+])
+def test_interrupted_scoring_commands_say_how_to_resume(monkeypatch, capsys, tmp_path, argv, patched):
+    import albert_audit.api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(albert_audit.api, patched, interrupted)
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 130
+    assert "rerun the same command to resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, module, patched", [
+    (["report", "{tmp}/run"], "albert_audit.api", "rerender_report"),
+    (["probes", "validate", "{tmp}/a.yaml"], "albert_audit.spec", "load_probe_sets"),
+    (["probes", "list"], "albert_audit.library", "list_shipped"),
+])
+@pytest.mark.parametrize("signal_exc, code", [("KeyboardInterrupt", 130), ("Terminated", 143)])
+def test_interrupted_commands_that_do_not_score_say_only_interrupted(monkeypatch, capsys, tmp_path, argv, module,
+                                                                     patched, signal_exc, code):
+    import importlib
+
+    import albert_audit.cli
+
+    exc = KeyboardInterrupt if signal_exc == "KeyboardInterrupt" else albert_audit.cli.Terminated
+
+    def interrupted(*args, **kwargs):
+        raise exc()
+
+    monkeypatch.setattr(importlib.import_module(module), patched, interrupted)
+    assert main([a.format(tmp=tmp_path) for a in argv]) == code
+    assert capsys.readouterr().err == "interrupted\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import shutil
 import time
 from pathlib import Path
@@ -114,3 +115,53 @@ def test_unknown_device_and_dtype_are_refused(tiny_model_dir):
 
 def test_weights_files_listed_are_the_loaded_ones(tiny_model):
     assert all(Path(tiny_model.info.path, name).is_file() for name in tiny_model.info.weights_sha256)
+
+
+def _copy_model(tiny_model_dir: Path, folder: Path) -> Path:
+    shutil.copytree(tiny_model_dir, folder)
+    return folder
+
+
+def test_corrupt_safetensors_is_one_clear_line(tmp_path, tiny_model_dir):
+    folder = _copy_model(tiny_model_dir, tmp_path / "corrupt")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"\x00garbage, not a safetensors file" * 64)
+    with pytest.raises(AuditError) as caught:
+        load_model(str(folder), device="cpu")
+    message = str(caught.value)
+    assert message.startswith(f"cannot load {str(folder)!r} as a masked language model: SafetensorError: ")
+    assert len(message.splitlines()) == 1
+
+
+def test_config_sizes_that_do_not_match_the_weights_are_refused(tmp_path, tiny_model_dir):
+    folder = _copy_model(tiny_model_dir, tmp_path / "mismatched")
+    config = json.loads((folder / "config.json").read_text())
+    config["intermediate_size"] = int(config["intermediate_size"]) + 8
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AuditError) as caught:
+        load_model(str(folder), device="cpu")
+    message = str(caught.value)
+    assert message.startswith(f"cannot load {str(folder)!r} as a masked language model: RuntimeError: ")
+    assert message.endswith("(the sizes in config.json do not match the weight files)")
+    assert len(message.splitlines()) == 1
+
+
+def test_pickle_weights_that_do_not_unpickle_are_refused(tmp_path, tiny_model_dir):
+    folder = _copy_model(tiny_model_dir, tmp_path / "bad_pickle")
+    (folder / "model.safetensors").unlink()
+    # a pickled global (builtins.print) that the weights-only unpickler refuses
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(print, protocol=2))
+    with pytest.raises(AuditError) as caught:
+        load_model(str(folder), device="cpu", allow_pickle=True)
+    message = str(caught.value)
+    assert message.startswith(f"cannot load {str(folder)!r} as a masked language model: UnpicklingError: ")
+    assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize("content, found", [([{"model_type": "albert"}], "a list"), ("albert", "a string"),
+                                            (None, "null")])
+def test_config_that_is_not_a_json_object_is_refused(tmp_path, tiny_model_dir, content, found):
+    folder = _copy_model(tiny_model_dir, tmp_path / "listed")
+    (folder / "config.json").write_text(json.dumps(content))
+    with pytest.raises(AuditError, match=rf"cannot load .*listed.*config\.json must hold a JSON object.*{found}"):
+        load_model(str(folder), device="cpu")

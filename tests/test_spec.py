@@ -269,6 +269,19 @@ def test_term_with_mask(tmp_path):
     assert_problem(error_of(path), path, 6, "must not contain [MASK]")
 
 
+@pytest.mark.parametrize("token", ["[CLS]", "[SEP]", "[PAD]", "[UNK]", "<pad>", "<s>", "</s>", "<unk>", "[mask]",
+                                   "<mask>"])
+def test_special_token_as_a_term(tmp_path, token):
+    path = write(tmp_path, with_lines({6: f'  male: [man, "{token}"]'}))
+    assert_problem(error_of(path), path, 6, f"term of group 'male' '{token}' is the special token '{token}'",
+                   "not as a word")
+
+
+def test_term_containing_a_special_token(tmp_path):
+    path = write(tmp_path, with_lines({6: '  male: [man, "man[SEP]"]'}))
+    assert_problem(error_of(path), path, 6, "'man[SEP]' contains the special token '[SEP]'")
+
+
 def test_pair_terms_by_position_needs_equal_sizes(tmp_path):
     path = write(tmp_path, with_lines({6: "  male: [man]"}) + "pair_terms_by_position: true\n")
     assert_problem(error_of(path), path, 17, "equal numbers of terms", "female has 2", "male has 1")
@@ -302,6 +315,29 @@ def test_mask_glued_to_the_next_characters(tmp_path, glued):
 def test_mask_glued_to_the_previous_word(tmp_path):
     path = write(tmp_path, with_lines({9: '  - "<group> is a[MASK]."'}))
     assert_problem(error_of(path), path, 9, "glued to the preceding 'a'")
+
+
+@pytest.mark.parametrize("glued", ["[MASK]-like", "[MASK]\u2011like"])
+def test_mask_glued_to_a_following_hyphen(tmp_path, glued):
+    path = write(tmp_path, with_lines({9: f'  - "<group> is a {glued} person."'}))
+    assert_problem(error_of(path), path, 9, f"[MASK] is glued to '{glued[6:]}'", "stray piece")
+
+
+@pytest.mark.parametrize("glued", ["pre-[MASK]", "pre\u2010[MASK]"])
+def test_mask_glued_to_a_preceding_hyphen(tmp_path, glued):
+    path = write(tmp_path, with_lines({9: f'  - "<group> is a {glued} person."'}))
+    assert_problem(error_of(path), path, 9, f"[MASK] is glued to the hyphen of '{glued[:4]}'",
+                   "middle of a hyphenated word", "stands alone")
+
+
+@pytest.mark.parametrize("template, slot", [
+    ("My <group>[MASK] is here.", "<group>"),
+    ("My [MASK]<group> is here.", "<group>"),
+    ("My <woman/man>[MASK] is here.", "<woman/man>"),
+])
+def test_slot_glued_to_the_mask(tmp_path, template, slot):
+    path = write(tmp_path, with_lines({9: f'  - "{template}"'}))
+    assert_problem(error_of(path), path, 9, f"the slot {slot} is glued to [MASK]", "put a space between them")
 
 
 def test_mask_followed_by_punctuation_is_fine(tmp_path):
@@ -391,6 +427,17 @@ def test_duplicate_target(tmp_path):
     assert_problem(error_of(path), path, 19, "target 'nurse' is listed twice", "first at line 17")
 
 
+@pytest.mark.parametrize("token", ["[CLS]", "[SEP]", "[PAD]", "[UNK]", "<pad>", "<s>", "</s>", "<unk>"])
+def test_special_token_as_a_target(tmp_path, token):
+    path = write(tmp_path, with_lines({16: f'targets: [nurse, "{token}"]'}))
+    assert_problem(error_of(path), path, 16, f"target '{token}' is the special token '{token}'", "cannot be")
+
+
+def test_mask_as_a_target(tmp_path):
+    path = write(tmp_path, with_lines({16: "targets:\n  - nurse\n  - '[MASK]'"}))
+    assert_problem(error_of(path), path, 18, "target '[MASK]' must not contain [MASK]", "mask token itself")
+
+
 def test_non_string_target(tmp_path):
     path = write(tmp_path, with_lines({16: "targets: [nurse, NO, ~]"}))
     message = error_of(path)
@@ -409,6 +456,19 @@ def test_null_targets(tmp_path):
 def test_aliases_are_refused(tmp_path):
     path = write(tmp_path, with_lines({5: "  female: &f [woman, mother]", 6: "  male: *f"}))
     assert_problem(error_of(path), path, 6, "alias *f is not supported")
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 1000 + "]" * 1000,
+    "{a: " * 1000 + "1" + "}" * 1000,
+    "a:\n" + "".join(" " * depth + "b:\n" for depth in range(1, 1000)),
+    VALID.replace("targets: [nurse, engineer]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000),
+])
+def test_deeply_nested_yaml_is_one_clear_error(tmp_path, body):
+    path = tmp_path / "deep.yaml"
+    path.write_text(body, encoding="utf-8")
+    assert error_of(path) == (f"{path}: the YAML is nested too deeply (lists or mappings inside each other); "
+                              "probe files need only a few levels")
 
 
 def test_python_tags_are_never_executed(tmp_path):

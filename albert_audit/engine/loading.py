@@ -122,6 +122,12 @@ def _commit_from_path(path: Path) -> str | None:
     return None
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (or its repr when the message is empty)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else repr(exc)
+
+
 def _check_config(config: dict[str, Any], where: str, *, trust_remote_code: bool) -> None:
     """Refuse config.json content that could run code or hijack loading (CVE-2026-4372 and kin)."""
     if "auto_map" in config and not trust_remote_code:
@@ -156,7 +162,7 @@ def _fetch_snapshot(model_ref: str, revision: str | None, *, allow_pickle: bool)
     try:
         return Path(snapshot_download(model_ref, revision=revision, allow_patterns=patterns))
     except Exception as exc:  # the hub client raises many kinds; all mean "not loadable"
-        raise AuditError(f"cannot load {model_ref!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        raise AuditError(f"cannot load {model_ref!r}: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
 def locate_model(model_ref: str, *, revision: str | None = None, offline: bool = False,
@@ -208,7 +214,7 @@ def load_tokenizer(folder: Path, config: Any) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as exc:
-        raise AuditError(f"{folder}: cannot load the tokenizer: {str(exc).splitlines()[0]}") from exc
+        raise AuditError(f"{folder}: cannot load the tokenizer: {_first_line(exc)}") from exc
     size = len(tokenizer)
     if size > config.vocab_size or config.vocab_size - size > MAX_PADDING_ROWS:
         raise AuditError(f"{folder}: the tokenizer has {size} tokens but the model has {config.vocab_size} "
@@ -230,6 +236,11 @@ def load_model(model_ref: str, *, revision: str | None = None, device: str = "au
         raw_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise AuditError(f"{folder / 'config.json'}: unreadable config: {exc}") from exc
+    if not isinstance(raw_config, dict):
+        kind = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+                type(None): "null"}.get(type(raw_config), type(raw_config).__name__)
+        raise AuditError(f"cannot load {model_ref!r}: {folder / 'config.json'} must hold a JSON object "
+                         f"(model_type, sizes, ...), found {kind}")
     _check_config(raw_config, str(folder), trust_remote_code=trust_remote_code)
     weights = _weight_files(folder, allow_pickle=allow_pickle)
     device_name = resolve_device(device)
@@ -243,9 +254,12 @@ def load_model(model_ref: str, *, revision: str | None = None, device: str = "au
             output_loading_info=True, dtype=torch.float32)
     except AuditError:
         raise
-    except (ValueError, OSError, KeyError) as exc:
+    except Exception as exc:  # corrupt weights, sizes that do not match config.json, bad pickles, ...
+        hint = ""
+        if "ignore_mismatched_sizes" in str(exc):
+            hint = " (the sizes in config.json do not match the weight files)"
         raise AuditError(f"cannot load {model_ref!r} as a masked language model: "
-                         f"{str(exc).splitlines()[0]}") from exc
+                         f"{type(exc).__name__}: {_first_line(exc)}{hint}") from exc
     missing_head = _missing_head_keys(model, list(loading_info.get("missing_keys", [])))
     if missing_head and require_head:
         arch = ", ".join(raw_config.get("architectures") or ["unknown"])
