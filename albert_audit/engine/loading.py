@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,12 +226,49 @@ def load_tokenizer(folder: Path, config: Any) -> Any:
     return tokenizer
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' own loading bars and reports: this module checks and reports what matters."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _load_weights(folder: Path, model_ref: str, weights: list[Path], *, trust_remote_code: bool,
+                  allow_pickle: bool) -> tuple[Any, Any, dict[str, Any]]:
+    """config, model (fp32, CPU) and loading info; any failure is one AuditError line."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    try:
+        with _quiet_transformers():
+            config = AutoConfig.from_pretrained(str(folder), local_files_only=True,
+                                                trust_remote_code=trust_remote_code)
+            model, loading_info = AutoModelForMaskedLM.from_pretrained(
+                str(folder), config=config, local_files_only=True, trust_remote_code=trust_remote_code,
+                use_safetensors=not allow_pickle or any(p.suffix == ".safetensors" for p in weights),
+                output_loading_info=True, dtype=torch.float32)
+    except Exception as exc:  # corrupt weights, sizes that do not match config.json, bad pickles, ...
+        hint = ""
+        if "ignore_mismatched_sizes" in str(exc):
+            hint = " (the sizes in config.json do not match the weight files)"
+        raise AuditError(f"cannot load {model_ref!r} as a masked language model: "
+                         f"{type(exc).__name__}: {_first_line(exc)}{hint}") from exc
+    return config, model, loading_info
+
+
 def load_model(model_ref: str, *, revision: str | None = None, device: str = "auto", dtype: str = "auto",
                offline: bool = False, trust_remote_code: bool = False, allow_pickle: bool = False,
                require_head: bool = True) -> LoadedModel:
     """Load a masked LM for scoring; every failure is an AuditError with one clear line."""
-    import torch
-    from transformers import AutoConfig, AutoModelForMaskedLM
 
     folder = locate_model(model_ref, revision=revision, offline=offline, allow_pickle=allow_pickle)
     try:
@@ -245,21 +284,8 @@ def load_model(model_ref: str, *, revision: str | None = None, device: str = "au
     weights = _weight_files(folder, allow_pickle=allow_pickle)
     device_name = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device_name)
-    try:
-        config = AutoConfig.from_pretrained(str(folder), local_files_only=True,
-                                            trust_remote_code=trust_remote_code)
-        model, loading_info = AutoModelForMaskedLM.from_pretrained(
-            str(folder), config=config, local_files_only=True, trust_remote_code=trust_remote_code,
-            use_safetensors=not allow_pickle or any(p.suffix == ".safetensors" for p in weights),
-            output_loading_info=True, dtype=torch.float32)
-    except AuditError:
-        raise
-    except Exception as exc:  # corrupt weights, sizes that do not match config.json, bad pickles, ...
-        hint = ""
-        if "ignore_mismatched_sizes" in str(exc):
-            hint = " (the sizes in config.json do not match the weight files)"
-        raise AuditError(f"cannot load {model_ref!r} as a masked language model: "
-                         f"{type(exc).__name__}: {_first_line(exc)}{hint}") from exc
+    config, model, loading_info = _load_weights(folder, model_ref, weights, trust_remote_code=trust_remote_code,
+                                                allow_pickle=allow_pickle)
     missing_head = _missing_head_keys(model, list(loading_info.get("missing_keys", [])))
     if missing_head and require_head:
         arch = ", ".join(raw_config.get("architectures") or ["unknown"])
