@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from albert_audit.errors import AuditError
+from albert_audit.expand import ITEM_COLUMNS
 from albert_audit.metrics import FINDINGS_COLUMNS, compute_findings, summarise_bias
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,17 +80,7 @@ def make_tables(
                 item_id += 1
     items = pd.DataFrame(
         item_rows,
-        columns=[
-            "item_id",
-            "probe_set",
-            "template_id",
-            "template",
-            "group",
-            "term",
-            "term_index",
-            "text",
-            "prior_text",
-        ],
+        columns=list(ITEM_COLUMNS),
     )
     targets_df = pd.DataFrame(
         target_rows, columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"]
