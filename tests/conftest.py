@@ -30,7 +30,7 @@ def shipped_words() -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight AlbertForMaskedLM + AlbertTokenizer folder (safetensors)."""
-    from albert_audit.engine.toy import build_toy_albert
+    from tests.toy_models import build_toy_albert
 
     return build_toy_albert(tmp_path_factory.mktemp("tiny_albert"), words=TEST_WORDS + shipped_words(), seed=0)
 

@@ -63,7 +63,7 @@ def _save_classifier_descendant(base_dir: Path, folder: Path, **shape) -> Path:
     """A sequence classifier built with the fixture's vocabulary; with no shape change, the base's encoder."""
     from transformers import AlbertForMaskedLM, AlbertForSequenceClassification
 
-    from albert_audit.engine.toy import build_toy_albert
+    from tests.toy_models import build_toy_albert
 
     extra_words = shape.pop("extra_words", [])
     build_toy_albert(folder, words=TEST_WORDS + shipped_words() + extra_words, seed=1,

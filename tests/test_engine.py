@@ -212,7 +212,7 @@ def test_other_errors_are_not_mistaken_for_out_of_memory(tiny_model, varied_item
 
 def test_scoring_runs_in_eval_mode_without_dropout(tmp_path):
     from albert_audit.engine.loading import load_model
-    from albert_audit.engine.toy import build_toy_albert
+    from tests.toy_models import build_toy_albert
 
     folder = build_toy_albert(tmp_path / "dropout", words=["nurse"], dropout=0.5)
     loaded = load_model(str(folder), device="cpu", dtype="float32")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from albert_audit.engine.loading import load_model
-from albert_audit.engine.toy import build_toy_albert
 from albert_audit.errors import AuditError
+from tests.toy_models import build_toy_albert
 
 
 def test_weights_are_hashed_and_recorded(tiny_model_dir, tiny_model):

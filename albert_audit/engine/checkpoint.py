@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 
-PART_KEYS = ("piece_req", "piece_val", "topk_req", "topk_ids", "topk_lp", "seqs")
-
 
 def fingerprint(*parts: Any) -> str:
     """sha256 of the JSON form of the given parts."""
@@ -32,11 +30,12 @@ def fingerprint(*parts: Any) -> str:
 
 
 class ScoreCheckpoint:
-    """Append-only store of scored batches for one piece of work."""
+    """Append-only store of scored batches for one piece of work; a batch is a dict of the arrays ``part_keys``."""
 
-    def __init__(self, folder: Path, key: str, *, every_s: float = 20.0) -> None:
+    def __init__(self, folder: Path, key: str, part_keys: tuple[str, ...], *, every_s: float = 20.0) -> None:
         self.folder = Path(folder)
         self.key = key
+        self.part_keys = part_keys
         self.every_s = every_s
         self._pending: list[dict[str, np.ndarray]] = []
         self._last_save = time.monotonic()
@@ -52,7 +51,7 @@ class ScoreCheckpoint:
         for path in sorted(self.folder.glob("part-*.npz")):
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    parts.append({key: data[key] for key in PART_KEYS})
+                    parts.append({key: data[key] for key in self.part_keys})
             except (OSError, ValueError, KeyError):
                 path.unlink(missing_ok=True)  # a part cut off mid-write is scored again
         self._n_parts = len(parts)
@@ -72,7 +71,7 @@ class ScoreCheckpoint:
         stamp = self.folder / "fingerprint"
         if not stamp.is_file():
             stamp.write_text(self.key + "\n")
-        merged = {key: np.concatenate([p[key] for p in self._pending]) for key in PART_KEYS}
+        merged = {key: np.concatenate([p[key] for p in self._pending]) for key in self.part_keys}
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=self.folder)
         os.close(fd)
         with open(tmp, "wb") as handle:

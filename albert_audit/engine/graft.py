@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from albert_audit.engine.loading import LoadedModel, _weight_files, load_model, locate_model
+from albert_audit.engine.loading import LoadedModel, is_head_key, load_model, locate_model, weight_files
 from albert_audit.errors import AuditError
 
 INT8_DTYPE = "int8-dynamic"
@@ -41,15 +41,6 @@ class BaseHead:
     head: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def _head_prefixes(model: Any) -> str:
-    return getattr(model, "base_model_prefix", "")
-
-
-def _is_head_key(model: Any, key: str) -> bool:
-    prefix = _head_prefixes(model)
-    return not (prefix and key.startswith(prefix + "."))
-
-
 def extract_base_head(loaded: LoadedModel) -> BaseHead:
     """Copy (to CPU, fp32) the MLM head weights of a loaded base model, except the decoder weight.
 
@@ -60,7 +51,7 @@ def extract_base_head(loaded: LoadedModel) -> BaseHead:
     embeddings = model.get_input_embeddings().weight
     head: dict[str, torch.Tensor] = {}
     for name, tensor in model.state_dict().items():
-        if not _is_head_key(model, name):
+        if not is_head_key(model, name):
             continue
         if tensor.data_ptr() == embeddings.data_ptr():
             continue  # the tied decoder weight
@@ -74,7 +65,7 @@ def extract_base_head(loaded: LoadedModel) -> BaseHead:
 def checkpoint_keys(folder: Path, *, allow_pickle: bool = False) -> set[str]:
     """The tensor names stored in a model folder's weight files (safetensors headers; pickle only if allowed)."""
     keys: set[str] = set()
-    for path in _weight_files(folder, allow_pickle=allow_pickle):
+    for path in weight_files(folder, allow_pickle=allow_pickle):
         if path.suffix == ".safetensors":
             from safetensors import safe_open
 

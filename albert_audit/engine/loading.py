@@ -189,7 +189,7 @@ def locate_model(model_ref: str, *, revision: str | None = None, offline: bool =
     return _fetch_snapshot(model_ref, revision, allow_pickle=allow_pickle)
 
 
-def _weight_files(folder: Path, *, allow_pickle: bool) -> list[Path]:
+def weight_files(folder: Path, *, allow_pickle: bool) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
     safe = [p for p in files if p.suffix == ".safetensors"]
     if safe:
@@ -203,10 +203,19 @@ def _weight_files(folder: Path, *, allow_pickle: bool) -> list[Path]:
     return files
 
 
-def _missing_head_keys(model: Any, missing: list[str]) -> list[str]:
-    """Missing weights that lie outside the base encoder, i.e. in the MLM head."""
+def is_head_key(model: Any, key: str) -> bool:
+    """True when a state-dict key of ``model`` lies outside its base encoder, i.e. in the MLM head.
+
+    The one owner of this decision: loading (missing head weights), graft (what to copy) and scoring (the
+    head digest of a checkpoint) all ask here.
+    """
     prefix = getattr(model, "base_model_prefix", "")
-    return sorted(k for k in missing if not (prefix and k.startswith(prefix + ".")))
+    return not (prefix and key.startswith(prefix + "."))
+
+
+def missing_head_keys(model: Any, missing: list[str]) -> list[str]:
+    """The missing weights that lie in the MLM head (see ``is_head_key``), sorted."""
+    return sorted(key for key in missing if is_head_key(model, key))
 
 
 def load_tokenizer(folder: Path, config: Any) -> Any:
@@ -281,12 +290,12 @@ def load_model(model_ref: str, *, revision: str | None = None, device: str = "au
         raise AuditError(f"cannot load {model_ref!r}: {folder / 'config.json'} must hold a JSON object "
                          f"(model_type, sizes, ...), found {kind}")
     _check_config(raw_config, str(folder), trust_remote_code=trust_remote_code)
-    weights = _weight_files(folder, allow_pickle=allow_pickle)
+    weights = weight_files(folder, allow_pickle=allow_pickle)
     device_name = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device_name)
     config, model, loading_info = _load_weights(folder, model_ref, weights, trust_remote_code=trust_remote_code,
                                                 allow_pickle=allow_pickle)
-    missing_head = _missing_head_keys(model, list(loading_info.get("missing_keys", [])))
+    missing_head = missing_head_keys(model, list(loading_info.get("missing_keys", [])))
     if missing_head and require_head:
         arch = ", ".join(raw_config.get("architectures") or ["unknown"])
         raise AuditError(f"{model_ref!r} ({arch}) has no masked-language-model head (missing "

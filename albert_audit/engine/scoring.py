@@ -6,14 +6,14 @@ How it works:
    masks (MULTI_PIECE_METHOD): the template's one mask becomes n masks, and
    log P(word) = sum_j log P(piece_j | pieces before j filled in, pieces after j still masked).
    Single-piece targets (n = 1) are read from the same forward pass as the top-k fills.
-3. Sequences are sorted by length and padded per batch (right padding with an attention mask), run under
-   torch.inference_mode, and log_softmax is taken in fp32 at the mask positions only.
-4. On CUDA out-of-memory the batch size halves and the work goes on; the sizes used are reported.
+3. The unique sequences go through the engine's one forward loop (forward.run_forward: length-sorted,
+   right-padded batches with an attention mask, torch.inference_mode, out-of-memory halving, progress bar);
+   the read-out (readouts.LogProbReadOut) takes log_softmax in fp32 at the mask positions only.
+4. With a checkpoint folder, each batch's read-outs are saved as it finishes and a rerun resumes.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,9 @@ import pandas as pd
 import torch
 
 from albert_audit.engine.checkpoint import ScoreCheckpoint, fingerprint
-from albert_audit.engine.loading import LoadedModel
+from albert_audit.engine.forward import resolve_batch_size, run_forward
+from albert_audit.engine.loading import LoadedModel, is_head_key
+from albert_audit.engine.readouts import PART_KEYS, LogProbReadOut, PositionRequests
 from albert_audit.errors import AuditError
 
 MULTI_PIECE_METHOD = (
@@ -32,8 +34,6 @@ MULTI_PIECE_METHOD = (
     "tokens; log P(word) = sum over j of log P(piece j | pieces before j filled in, later pieces masked)"
 )
 CHECKPOINT_VERSION = 1
-DEFAULT_CPU_BATCH = 64
-DEFAULT_GPU_BATCH = 512
 
 FILL_COLUMNS = ["item_id", "rank", "token_id", "token", "prob", "logprob"]
 TARGET_COLUMNS = ["item_id", "target", "n_pieces", "logprob", "prior_logprob"]
@@ -47,31 +47,6 @@ class ScoreResult:
     targets: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
     checkpoint: ScoreCheckpoint | None = None
-
-
-class _SequenceBank:
-    """Unique token sequences and the (position, token) read-outs requested from each."""
-
-    def __init__(self) -> None:
-        self.index: dict[tuple[int, ...], int] = {}
-        self.sequences: list[tuple[int, ...]] = []
-        self.piece_requests: list[tuple[int, int, int]] = []  # (sequence, position, token id)
-        self.topk_requests: list[tuple[int, int]] = []  # (sequence, position)
-
-    def add(self, ids: tuple[int, ...]) -> int:
-        found = self.index.get(ids)
-        if found is None:
-            found = self.index[ids] = len(self.sequences)
-            self.sequences.append(ids)
-        return found
-
-    def request_piece(self, ids: tuple[int, ...], position: int, token_id: int) -> int:
-        self.piece_requests.append((self.add(ids), position, token_id))
-        return len(self.piece_requests) - 1
-
-    def request_topk(self, ids: tuple[int, ...], position: int) -> int:
-        self.topk_requests.append((self.add(ids), position))
-        return len(self.topk_requests) - 1
 
 
 def term_piece_counter(tokenizer: Any):
@@ -125,136 +100,13 @@ def head_digest(model: Any) -> str:
     """
     import hashlib
 
-    prefix = getattr(model, "base_model_prefix", "")
     digest = hashlib.sha256()
     for name, value in sorted(model.state_dict().items()):
-        if (prefix and name.startswith(prefix + ".")) or not isinstance(value, torch.Tensor):
+        if not is_head_key(model, name) or not isinstance(value, torch.Tensor):
             continue
         digest.update(name.encode())
         digest.update(value.detach().to("cpu", torch.float32).numpy().tobytes())
     return digest.hexdigest()
-
-
-def _default_batch_size(device: str) -> int:
-    return DEFAULT_GPU_BATCH if device.startswith("cuda") else DEFAULT_CPU_BATCH
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def _batch_tensors(bank: _SequenceBank, chunk: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded input ids and the attention mask of a batch of sequences."""
-    width = max(len(bank.sequences[s]) for s in chunk)
-    ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(chunk), width), dtype=torch.long)
-    for row, seq in enumerate(chunk):
-        tokens = bank.sequences[seq]
-        ids[row, :len(tokens)] = torch.tensor(tokens)
-        attention[row, :len(tokens)] = 1
-    return ids, attention
-
-
-class _ReadOuts:
-    """The requested log-probabilities and top-k lists, filled batch by batch."""
-
-    def __init__(self, bank: _SequenceBank, top_k: int) -> None:
-        self.top_k = top_k
-        self.wanted: dict[int, set[int]] = {}
-        self.piece_by_key: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        self.topk_by_key: dict[tuple[int, int], list[int]] = {}
-        for req, (seq, pos, tok) in enumerate(bank.piece_requests):
-            self.wanted.setdefault(seq, set()).add(pos)
-            self.piece_by_key.setdefault((seq, pos), []).append((req, tok))
-        for req, (seq, pos) in enumerate(bank.topk_requests):
-            self.wanted.setdefault(seq, set()).add(pos)
-            self.topk_by_key.setdefault((seq, pos), []).append(req)
-        self.piece_logprob = np.full(len(bank.piece_requests), np.nan)
-        self.topk_ids = np.zeros((len(bank.topk_requests), top_k), dtype=np.int64)
-        self.topk_logprob = np.zeros((len(bank.topk_requests), top_k))
-
-    def take(self, chunk: list[int], logits: torch.Tensor) -> dict[str, np.ndarray]:
-        """Read a batch's logits at the wanted positions (fp32 log-softmax); return what was read."""
-        row_of = {seq: row for row, seq in enumerate(chunk)}
-        keys = [(seq, pos) for seq in chunk for pos in sorted(self.wanted.get(seq, ()))]
-        rows = torch.tensor([row_of[seq] for seq, _ in keys], dtype=torch.long, device=logits.device)
-        cols = torch.tensor([pos for _, pos in keys], dtype=torch.long, device=logits.device)
-        logprobs = torch.log_softmax(logits[rows, cols].float(), dim=-1)
-        piece_req, piece_row, piece_tok, topk_req, topk_row = [], [], [], [], []
-        for r, key in enumerate(keys):
-            for req, tok in self.piece_by_key.get(key, ()):
-                piece_req.append(req)
-                piece_row.append(r)
-                piece_tok.append(tok)
-            for req in self.topk_by_key.get(key, ()):
-                topk_req.append(req)
-                topk_row.append(r)
-        part = {"seqs": np.asarray(chunk, dtype=np.int64), "piece_req": np.asarray(piece_req, dtype=np.int64),
-                "piece_val": logprobs[piece_row, piece_tok].cpu().numpy().astype(np.float64),
-                "topk_req": np.asarray(topk_req, dtype=np.int64)}
-        if topk_req:
-            best_lp, best_ids = logprobs[topk_row].topk(self.top_k, dim=-1)
-            part["topk_ids"], part["topk_lp"] = best_ids.cpu().numpy(), best_lp.cpu().numpy().astype(np.float64)
-        else:
-            part["topk_ids"] = np.zeros((0, self.top_k), dtype=np.int64)
-            part["topk_lp"] = np.zeros((0, self.top_k))
-        self.apply(part)
-        return part
-
-    def apply(self, part: dict[str, np.ndarray]) -> None:
-        """Store a batch's read-outs (from a forward pass or from a checkpoint)."""
-        self.piece_logprob[part["piece_req"]] = part["piece_val"]
-        self.topk_ids[part["topk_req"]] = part["topk_ids"]
-        self.topk_logprob[part["topk_req"]] = part["topk_lp"]
-
-
-def _run_batches(loaded: LoadedModel, bank: _SequenceBank, *, batch_size: int, top_k: int, progress: bool,
-                 checkpoint: ScoreCheckpoint | None = None) -> tuple[_ReadOuts, list[int], int]:
-    """Forward every unique sequence once (skipping those a checkpoint holds); return the read-outs."""
-    from tqdm.auto import tqdm
-
-    tokenizer, device = loaded.tokenizer, loaded.info.device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    reads = _ReadOuts(bank, top_k)
-    done: set[int] = set()
-    for part in checkpoint.load() if checkpoint else ():
-        reads.apply(part)
-        done.update(part["seqs"].tolist())
-    order = sorted((s for s in range(len(bank.sequences)) if s not in done),
-                   key=lambda s: (len(bank.sequences[s]), s))
-    sizes_used: list[int] = []
-    bar = tqdm(total=len(bank.sequences), initial=len(done), desc="scoring", unit="seq", file=sys.stderr,
-               disable=not progress, mininterval=0.5, dynamic_ncols=True)
-    cursor = 0
-    try:
-        with torch.inference_mode():
-            while cursor < len(order):
-                chunk = order[cursor:cursor + batch_size]
-                ids, attention = _batch_tensors(bank, chunk, pad_id)
-                try:
-                    logits = loaded.model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
-                except Exception as exc:  # OOM back-off; anything else propagates
-                    if not _is_oom(exc):
-                        raise
-                    if device.startswith("cuda"):
-                        torch.cuda.empty_cache()
-                    if batch_size == 1:
-                        raise AuditError("out of memory even with batch size 1; use another device") from exc
-                    batch_size = max(1, batch_size // 2)
-                    continue
-                part = reads.take(chunk, logits)
-                if checkpoint:
-                    checkpoint.add(part)
-                sizes_used.append(len(chunk))
-                cursor += len(chunk)
-                bar.update(len(chunk))
-    finally:
-        bar.close()
-        if checkpoint:
-            checkpoint.flush()  # on success, Ctrl-C or a crash alike: keep what was scored
-    return reads, sizes_used, len(done)
 
 
 def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, list[str]], *, top_k: int = 10,
@@ -273,17 +125,12 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
     max_length = loaded.info.max_length
     if top_k < 1 or top_k > loaded.info.vocab_size:
         raise AuditError(f"--top-k {top_k}: must be between 1 and the vocabulary size")
-    if batch_size == "auto":
-        batch = _default_batch_size(loaded.info.device)
-    elif isinstance(batch_size, int) and batch_size >= 1:
-        batch = batch_size
-    else:
-        raise AuditError(f"--batch-size {batch_size!r}: expected a positive integer or 'auto'")
+    batch = resolve_batch_size(batch_size, loaded.info.device)
 
     started = time.perf_counter()
     texts = list(dict.fromkeys(list(items["text"]) + list(items["prior_text"])))
     encoded = dict(zip(texts, tokenizer(texts, add_special_tokens=True)["input_ids"], strict=True))
-    bank = _SequenceBank()
+    bank = PositionRequests()
     topk_of_item: list[int] = []
     chains: list[tuple[int, str, int, list[int], list[int]]] = []  # (item, target, n, text reqs, prior reqs)
     piece_cache: dict[tuple[str, str], list[int]] = {}
@@ -322,9 +169,18 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
         key = fingerprint(CHECKPOINT_VERSION, loaded.info.weights_sha256, loaded.info.head, head_digest(loaded.model),
                           loaded.info.dtype, loaded.info.device.split(":")[0], top_k, bank.sequences,
                           bank.piece_requests, bank.topk_requests)
-        checkpoint = ScoreCheckpoint(Path(checkpoint_dir), key)
-    reads, sizes, resumed = _run_batches(loaded, bank, batch_size=batch, top_k=top_k, progress=progress,
-                                         checkpoint=checkpoint)
+        checkpoint = ScoreCheckpoint(Path(checkpoint_dir), key, PART_KEYS)
+    reads = LogProbReadOut(bank, top_k, on_part=checkpoint.add if checkpoint else None)
+    done: set[int] = set()
+    for part in checkpoint.load() if checkpoint else ():
+        reads.apply(part)
+        done.update(part["seqs"].tolist())
+    try:
+        run = run_forward(loaded, bank.sequences, reads, batch_size=batch, progress=progress, desc="scoring",
+                          skip=done)
+    finally:
+        if checkpoint:
+            checkpoint.flush()  # on success, Ctrl-C or a crash alike: keep what was scored
     piece_lp, topk_ids, topk_lp = reads.piece_logprob, reads.topk_ids, reads.topk_logprob
     scored = time.perf_counter()
 
@@ -354,12 +210,12 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
     stats = {
         "items": len(items),
         "unique_sequences": len(bank.sequences),
-        "resumed_sequences": resumed,
+        "resumed_sequences": run.skipped,
         "read_outs": len(bank.piece_requests) + len(bank.topk_requests),
         "batch_size_requested": batch_size,
         "batch_size_start": batch,
-        "batch_sizes_used": sorted(set(sizes)),
-        "batches": len(sizes),
+        "batch_sizes_used": sorted(set(run.sizes_used)),
+        "batches": run.batches,
         "timings_s": {"prepare": prepared - started, "forward": scored - prepared,
                       "assemble": time.perf_counter() - scored},
     }

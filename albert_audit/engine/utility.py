@@ -6,10 +6,12 @@ ACL): each token of a sentence is masked in turn and scored given all the others
 ``PPPL = exp(-(1/N) * sum_s PLL(s))``. Lower is better; a "debiased" descendant that has lost its language
 modelling shows as a large PPPL ratio against its base.
 
-Every masked copy of every sentence is one sequence; they are sorted by length, padded per batch and run
-under ``torch.inference_mode``; log-softmax is fp32 at the masked position only. Special tokens ([CLS],
-[SEP]) are never masked. The sample ships inside the package (``albert_audit/data/neutral_sample.txt``):
-plain sentences without any group term of the shipped probe sets.
+Every masked copy of every sentence is one sequence (identical copies are run once); they go through the
+engine's one forward loop (``forward.run_forward``: length-sorted padded batches, out-of-memory halving) and
+the log-probability read-out (``readouts.LogProbReadOut``: fp32 log-softmax at the masked position only).
+Special tokens ([CLS], [SEP]) are never masked; a sentence longer than the model's limit is cut there. The
+sample ships inside the package (``albert_audit/data/neutral_sample.txt``): plain sentences without any
+group term of the shipped probe sets.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ import math
 from importlib import resources
 from typing import Any
 
-import torch
-
+from albert_audit.engine.forward import resolve_batch_size, run_forward
 from albert_audit.engine.loading import LoadedModel
-from albert_audit.engine.scoring import _is_oom
+from albert_audit.engine.readouts import LogProbReadOut, PositionRequests
 from albert_audit.errors import AuditError
 
 NEUTRAL_SAMPLE = "neutral_sample.txt"
@@ -46,7 +47,7 @@ def neutral_sample(limit: int | None = None) -> list[str]:
 
 
 def pseudo_perplexity(loaded: LoadedModel, sentences: list[str] | None = None, *,
-                      batch_size: int | str = "auto") -> dict[str, Any]:
+                      batch_size: int | str = "auto", progress: bool = False) -> dict[str, Any]:
     """Pseudo-perplexity of a loaded masked LM on ``sentences`` (default: the shipped neutral sample).
 
     Returns ``{"pppl", "mean_logprob", "n_sentences", "n_tokens", "sample", "method"}``; ``mean_logprob`` is
@@ -55,55 +56,23 @@ def pseudo_perplexity(loaded: LoadedModel, sentences: list[str] | None = None, *
     texts = neutral_sample() if sentences is None else list(sentences)
     if not texts:
         raise AuditError("pseudo-perplexity: no sentences")
-    tokenizer, model = loaded.tokenizer, loaded.model
+    batch = resolve_batch_size(batch_size, loaded.info.device)
+    tokenizer = loaded.tokenizer
     mask_id = int(tokenizer.mask_token_id)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     encoded = tokenizer(texts, add_special_tokens=True, return_special_tokens_mask=True,
                         truncation=True, max_length=loaded.info.max_length)
-    jobs: list[tuple[tuple[int, ...], int, int]] = []  # (masked sequence, position, original token)
+    requests = PositionRequests()  # one masked copy per token; identical copies are run once
     for ids, special in zip(encoded["input_ids"], encoded["special_tokens_mask"], strict=True):
         for position, (token, is_special) in enumerate(zip(ids, special, strict=True)):
-            if is_special:
-                continue
-            masked = list(ids)
-            masked[position] = mask_id
-            jobs.append((tuple(masked), position, int(token)))
-    if not jobs:
+            if not is_special:
+                masked = list(ids)
+                masked[position] = mask_id
+                requests.request_piece(masked, position, int(token))
+    if not requests.piece_requests:
         raise AuditError("pseudo-perplexity: the sentences have no tokens to score")
-    if batch_size == "auto":
-        batch = 256 if loaded.info.device.startswith("cuda") else 64
-    elif isinstance(batch_size, int) and batch_size >= 1:
-        batch = batch_size
-    else:
-        raise AuditError(f"batch size {batch_size!r}: expected a positive integer or 'auto'")
-    order = sorted(range(len(jobs)), key=lambda j: (len(jobs[j][0]), j))
-    device = loaded.info.device
-    total = 0.0
-    cursor = 0
-    with torch.inference_mode():
-        while cursor < len(order):
-            chunk = [jobs[j] for j in order[cursor:cursor + batch]]
-            width = max(len(seq) for seq, _, _ in chunk)
-            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-            attention = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, (seq, _, _) in enumerate(chunk):
-                ids[row, :len(seq)] = torch.tensor(seq)
-                attention[row, :len(seq)] = 1
-            try:
-                logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
-            except Exception as exc:  # OOM back-off, as in the scoring engine
-                if not _is_oom(exc) or batch == 1:
-                    raise
-                if device.startswith("cuda"):
-                    torch.cuda.empty_cache()
-                batch = max(1, batch // 2)
-                continue
-            rows = torch.arange(len(chunk), device=logits.device)
-            positions = torch.tensor([p for _, p, _ in chunk], device=logits.device)
-            tokens = torch.tensor([t for _, _, t in chunk], device=logits.device)
-            logprobs = torch.log_softmax(logits[rows, positions].float(), dim=-1)
-            total += float(logprobs[rows, tokens].double().sum())
-            cursor += len(chunk)
-    mean = total / len(jobs)
-    return {"pppl": math.exp(-mean), "mean_logprob": mean, "n_sentences": len(texts), "n_tokens": len(jobs),
+    reads = LogProbReadOut(requests)
+    run_forward(loaded, requests.sequences, reads, batch_size=batch, progress=progress, desc="pseudo-perplexity")
+    n_tokens = len(requests.piece_requests)
+    mean = float(reads.piece_logprob.sum()) / n_tokens
+    return {"pppl": math.exp(-mean), "mean_logprob": mean, "n_sentences": len(texts), "n_tokens": n_tokens,
             "sample": NEUTRAL_SAMPLE if sentences is None else "custom", "method": PPPL_METHOD}
