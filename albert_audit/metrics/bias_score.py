@@ -162,6 +162,8 @@ def delta(gap_b: np.ndarray, gap_c: np.ndarray, *, key: str, seed: int, alpha: f
     template (exact over all 2**n swaps for n <= ``stats.EXACT_MAX_N``, else ``n_resamples`` random swaps
     with p = (b + 1) / (m + 1)).
     """
+    # row-major, as the findings' gaps: the same numbers then round the same way (base score == findings score)
+    gap_b, gap_c = np.ascontiguousarray(gap_b, dtype=float), np.ascontiguousarray(gap_c, dtype=float)
     rows, n = gap_b.shape
     ones = np.ones_like(gap_b)
     base = float(score(mean_gaps(gap_b, ones), n_pairs)) if n else math.nan
