@@ -7,7 +7,7 @@ What is compared
 The rows of the base run's findings table whose metric has a per-template paired structure
 (``COMPARED_METRICS``: ``logprob_gap``, ``association_gap`` and the set-level ``bias_score``). For each such
 row and each candidate, the per-template effects of *both* models are recomputed from their items and targets
-tables (the group mean over terms within a template, as :mod:`albert_audit.metrics` does) and paired by
+tables (the study's unit, :func:`albert_audit.units.template_cells`, the cells the findings use) and paired by
 ``(probe_set, template_id)``; only templates where both models have a finite value are used.
 
 * ``logprob_gap`` / ``association_gap`` (signed, group a minus group b, nats): per template
@@ -15,7 +15,8 @@ tables (the group mean over terms within a template, as :mod:`albert_audit.metri
   mean of ``d_j`` (BCa, percentile fallback, at Hesterberg's expanded level as in the findings;
   :func:`albert_audit.stats.bootstrap_ci_rows`); p: two-sided
   sign-flip permutation test of ``mean d_j = 0`` (exact for n <= 12; :func:`albert_audit.stats.sign_flip_p_rows`).
-* ``bias_score`` (mean over targets and group pairs of |association gap|, >= 0): ``delta = score_candidate -
+* ``bias_score`` (mean over targets and group pairs of |association gap|, >= 0; computed by
+  :mod:`albert_audit.metrics.bias_score`, the findings' implementation): ``delta = score_candidate -
   score_base``; CI: paired bootstrap over templates (the same resampled templates for both models,
   BCa with a jackknife over templates); p: two-sided permutation test that swaps the two models' per-template
   gaps within each template (exact over all 2**n swaps for n <= 12, Monte Carlo otherwise).

@@ -7,7 +7,7 @@ position in ``METRICS`` is its position in the row order. The compute function i
 (no pandas, numpy or scipy).
 
 Adding a metric: write its module under ``albert_audit/metrics/`` with a function
-``rows(data: ProbeSetScores, cfg: Config) -> list[dict]`` (see :mod:`albert_audit.metrics.core`), add one
+``(data: ProbeSetScores, cfg: Config) -> list[dict]`` (see :mod:`albert_audit.metrics.core`), add one
 ``MetricSpec`` here, and document it in docs/metrics.md (a test checks both).
 """
 
