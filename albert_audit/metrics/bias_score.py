@@ -136,8 +136,10 @@ def _label_permutation_p(x0: np.ndarray, w: np.ndarray, pairs: np.ndarray, obser
     step = max(1, stats.CHUNK_ELEMENTS // max(1, n_t * n_j * k))
     for start in range(0, m, step):
         idx = (np.arange(n_j)[None, :, None] * k + perms[start : start + step]).reshape(-1, n_j * k)
-        permuted = flat[:, idx].reshape(n_t, -1, n_j, k)  # (T, b, J, G)
-        gaps = (permuted[..., pairs[:, 0]] - permuted[..., pairs[:, 1]]).sum(axis=2) / cnt[:, None, None]
+        # permuted group means (T, b, G), then their gaps: the same numbers as the mean of the per-template
+        # gaps up to rounding (the tie tolerance below absorbs it), at a fraction of the work for many groups
+        means = flat[:, idx].reshape(n_t, -1, n_j, k).sum(axis=2) / cnt[:, None, None]
+        gaps = means[..., pairs[:, 0]] - means[..., pairs[:, 1]]  # (T, b, P)
         null[start : start + step] = score(np.transpose(gaps, (1, 0, 2)).reshape(gaps.shape[1], -1), len(pairs))
     scale = max(abs(observed), float(np.max(np.abs(null))), np.finfo(float).tiny)
     hits = int(np.count_nonzero(null >= observed - stats.TIE_RTOL * scale))
