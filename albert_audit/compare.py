@@ -7,7 +7,7 @@ What is compared
 The rows of the base run's findings table whose metric has a per-template paired structure
 (``COMPARED_METRICS``: ``logprob_gap``, ``association_gap`` and the set-level ``bias_score``). For each such
 row and each candidate, the per-template effects of *both* models are recomputed from their items and targets
-tables (the group mean over terms within a template, as :mod:`albert_audit.metrics` does) and paired by
+tables (the study's unit, :func:`albert_audit.units.template_cells`, the cells the findings use) and paired by
 ``(probe_set, template_id)``; only templates where both models have a finite value are used.
 
 * ``logprob_gap`` / ``association_gap`` (signed, group a minus group b, nats): per template
@@ -15,7 +15,8 @@ tables (the group mean over terms within a template, as :mod:`albert_audit.metri
   mean of ``d_j`` (BCa, percentile fallback, at Hesterberg's expanded level as in the findings;
   :func:`albert_audit.stats.bootstrap_ci_rows`); p: two-sided
   sign-flip permutation test of ``mean d_j = 0`` (exact for n <= 12; :func:`albert_audit.stats.sign_flip_p_rows`).
-* ``bias_score`` (mean over targets and group pairs of |association gap|, >= 0): ``delta = score_candidate -
+* ``bias_score`` (mean over targets and group pairs of |association gap|, >= 0; computed by
+  :mod:`albert_audit.metrics.bias_score`, the findings' implementation): ``delta = score_candidate -
   score_base``; CI: paired bootstrap over templates (the same resampled templates for both models,
   BCa with a jackknife over templates); p: two-sided permutation test that swaps the two models' per-template
   gaps within each template (exact over all 2**n swaps for n <= 12, Monte Carlo otherwise).
@@ -56,22 +57,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from albert_audit import stats
+from albert_audit import registry, stats
 from albert_audit.errors import AuditError
+from albert_audit.metrics.bias_score import delta as bias_score_delta
+from albert_audit.units import template_cells
 
 DELTA_COLUMNS = ("probe_set", "metric", "target", "group_a", "group_b", "base_effect", "candidate",
                  "candidate_effect", "delta", "ci_low", "ci_high", "p_value", "q_value", "change")
 """The columns of deltas.csv, in order (an API: see the README)."""
 CHANGES = ("amplified", "reduced", "reversed", "newly_significant", "unchanged")
 """The values of the ``change`` column."""
-COMPARED_METRICS = ("logprob_gap", "association_gap", "bias_score")
+COMPARED_METRICS = registry.compared_ids()
 """Findings metrics that get a delta row (those with a per-template paired structure)."""
-SIGNED_METRICS = ("logprob_gap", "association_gap")
+SIGNED_METRICS = registry.signed_ids()
 ITEM_KEY_COLUMNS = ("probe_set", "template_id", "group", "term", "text")
 """The items columns whose content must match between two runs for them to be compared."""
-EXACT_MAX_N = 12
-_CHUNK_ELEMENTS = 4_000_000
-_TIE_RTOL = 1e-9
+EXACT_MAX_N = stats.EXACT_MAX_N
 _KEY = ["probe_set", "metric", "target", "group_a", "group_b"]
 
 
@@ -136,42 +137,6 @@ def check_same_items(base: pd.DataFrame, candidate: pd.DataFrame, *, base_name: 
 # ------------------------------------------------------------------------------------- per-template effects
 
 
-def template_cells(items: pd.DataFrame, targets: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per-template group means of one run: ``{"logprob": wide, "association": wide}``.
-
-    Each wide table has the index ``(probe_set, target, group)`` and one column per template_id; a cell is
-    the mean over the group's terms of log P(target) (or of the association logprob - prior_logprob) in that
-    template, NaN where the group has no term there or any of its values is not finite (as in
-    :mod:`albert_audit.metrics`). Items without a group slot are left out.
-    """
-    index = pd.MultiIndex.from_tuples([], names=["probe_set", "target", "group"])
-    empty = pd.DataFrame(index=index, dtype=float)
-    if len(targets) == 0:
-        return {"logprob": empty, "association": empty}
-    for name, table, columns in (("items", items, ("item_id", "probe_set", "template_id", "group")),
-                                 ("targets", targets, ("item_id", "target", "logprob", "prior_logprob"))):
-        missing = [c for c in columns if c not in table.columns]
-        if missing:
-            raise AuditError(f"{name} table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
-    slot = items.loc[items["group"].fillna("").astype(str) != "", ["item_id", "probe_set", "template_id", "group"]]
-    joined = targets.loc[:, ["item_id", "target", "logprob", "prior_logprob"]].merge(slot, on="item_id")
-    joined["target"] = joined["target"].astype(str)
-    joined["group"] = joined["group"].astype(str)
-    logprob = joined["logprob"].to_numpy(dtype=float)
-    values = {"logprob": logprob, "association": logprob - joined["prior_logprob"].to_numpy(dtype=float)}
-    keys = ["probe_set", "target", "group", "template_id"]
-    out: dict[str, pd.DataFrame] = {}
-    for name, value in values.items():
-        frame = joined.loc[:, keys].copy()
-        bad = ~np.isfinite(value)
-        frame["value"] = np.where(bad, 0.0, value)
-        frame["bad"] = bad
-        grouped = frame.groupby(keys, sort=True).agg(value=("value", "mean"), bad=("bad", "any"))
-        cell = grouped["value"].where(~grouped["bad"])
-        out[name] = cell.unstack("template_id")
-    return out
-
-
 def _gap_rows(cells: pd.DataFrame, keys: list[tuple[str, str, str, str]], columns: pd.Index) -> np.ndarray:
     """(rows x templates) of group a minus group b for (probe_set, target, group_a, group_b) keys."""
     if not keys:
@@ -179,7 +144,7 @@ def _gap_rows(cells: pd.DataFrame, keys: list[tuple[str, str, str, str]], column
     wide = cells.reindex(columns=columns)
     a = wide.reindex(pd.MultiIndex.from_tuples([(p, t, ga) for p, t, ga, _ in keys])).to_numpy(dtype=float)
     b = wide.reindex(pd.MultiIndex.from_tuples([(p, t, gb) for p, t, _, gb in keys])).to_numpy(dtype=float)
-    return a - b
+    return np.ascontiguousarray(a - b)  # row-major, as in the findings: sums then round the same way
 
 
 # ------------------------------------------------------------------------------------------------ statistics
@@ -208,62 +173,6 @@ def _signed_delta_stats(gap_b: np.ndarray, gap_c: np.ndarray, *, key: str, seed:
                                        n_resamples=n_resamples, exact_max_n=EXACT_MAX_N)
         low[rows], high[rows], p[rows] = lo, hi, pv
     return {"base": base, "cand": cand, "delta": delta, "low": low, "high": high, "p": p, "n": n}
-
-
-def _mean_abs(means: np.ndarray) -> np.ndarray:
-    """The bias score of (..., rows) mean gaps: the mean of their absolute values over the last axis."""
-    return np.abs(means).mean(axis=-1)
-
-
-def bias_score_delta(gap_b: np.ndarray, gap_c: np.ndarray, *, key: str, seed: int, alpha: float,
-                     n_resamples: int) -> dict[str, float]:
-    """Delta of the bias score (mean over rows of |mean over templates of gap|) between two models.
-
-    ``gap_b`` and ``gap_c`` are (rows x templates) per-template group gaps (rows = target x group pair), all
-    finite, the same templates in the same column order. CI: paired bootstrap over templates (the same
-    resampled templates for both models), BCa with a jackknife over templates (percentile where BCa is
-    undefined). p: two-sided permutation test swapping the two models' gaps within each template (exact
-    over all 2**n swaps for n <= 12, else ``n_resamples`` random swaps with p = (b + 1) / (m + 1)).
-    """
-    rows, n = gap_b.shape
-    base = float(_mean_abs(gap_b.mean(axis=1))) if n else math.nan
-    cand = float(_mean_abs(gap_c.mean(axis=1))) if n else math.nan
-    out = {"base": base, "cand": cand, "delta": cand - base, "low": math.nan, "high": math.nan, "p": math.nan,
-           "n": n}
-    if n < 2 or rows == 0:
-        return out
-    counts = stats.bootstrap_counts(stats.rng_for(seed, f"{key}/bootstrap"), n=n, n_resamples=n_resamples)
-    boot = np.empty(n_resamples)
-    step = max(1, _CHUNK_ELEMENTS // max(1, rows))
-    for start in range(0, n_resamples, step):
-        c = counts[start : start + step]
-        boot[start : start + step] = _mean_abs(c @ gap_c.T / n) - _mean_abs(c @ gap_b.T / n)
-    if np.all(boot == boot[0]):
-        out["low"] = out["high"] = float(boot[0])
-    else:
-        jack_c = (gap_c.sum(axis=1, keepdims=True) - gap_c) / (n - 1)
-        jack_b = (gap_b.sum(axis=1, keepdims=True) - gap_b) / (n - 1)
-        jack = _mean_abs(jack_c.T) - _mean_abs(jack_b.T)
-        lo, hi, _ = stats.bca_interval_rows(theta_hat=np.array([out["delta"]]), boot=boot[None, :],
-                                            jackknife=jack[None, :] if n >= 3 else None, confidence=1.0 - alpha)
-        out["low"], out["high"] = float(lo[0]), float(hi[0])
-    exact = n <= EXACT_MAX_N
-    if exact:
-        signs = stats.sign_patterns(n)
-    else:
-        rng = stats.rng_for(seed, f"{key}/permutation")
-        signs = 1.0 - 2.0 * rng.integers(0, 2, (n_resamples, n))
-    diff, total = gap_c - gap_b, (gap_c + gap_b).sum(axis=1, keepdims=True)
-    null = np.empty(signs.shape[0])
-    for start in range(0, signs.shape[0], step):
-        flipped = diff @ signs[start : start + step].T  # (rows, m): sign s_j swaps the models in template j
-        null[start : start + step] = (_mean_abs(((total + flipped) / (2 * n)).T)
-                                      - _mean_abs(((total - flipped) / (2 * n)).T))
-    observed = abs(out["delta"])
-    scale = max(observed, float(np.max(np.abs(null))), np.finfo(float).tiny)
-    hits = int(np.count_nonzero(np.abs(null) >= observed - _TIE_RTOL * scale))
-    out["p"] = min(1.0, hits / signs.shape[0] if exact else (hits + 1.0) / (n_resamples + 1.0))
-    return out
 
 
 # ------------------------------------------------------------------------------------------- classification
@@ -345,7 +254,7 @@ def compute_deltas(base: RunScores, candidates: Sequence[RunScores], *, seed: in
         for probe_set, metric in rows[["probe_set", "metric"]].drop_duplicates().itertuples(index=False):
             where = np.flatnonzero((rows["probe_set"] == probe_set).to_numpy() & (rows["metric"] == metric).to_numpy())
             key = f"compare/{probe_set}/{metric}"
-            kind = "logprob" if metric == "logprob_gap" else "association"
+            kind = registry.metric(metric).value
             columns = base_cells[kind].columns.union(cand_cells[kind].columns)
             if metric in SIGNED_METRICS:
                 keys = [(probe_set, *rows.loc[i, ["target", "group_a", "group_b"]]) for i in where]
@@ -357,7 +266,9 @@ def compute_deltas(base: RunScores, candidates: Sequence[RunScores], *, seed: in
                 continue
             gb, gc = _bias_score_gaps(base_cells[kind], cand_cells[kind], probe_set, groups.get(probe_set, []),
                                       columns)
-            got_one = bias_score_delta(gb, gc, key=key, seed=seed, alpha=alpha, n_resamples=n_resamples)
+            n_pairs = max(1, math.comb(len(groups.get(probe_set, [])), 2))
+            got_one = bias_score_delta(gb, gc, key=key, seed=seed, alpha=alpha, n_resamples=n_resamples,
+                                       n_pairs=n_pairs)
             for name in result:
                 result[name][where] = got_one[name]
         keys_all = list(rows.itertuples(index=False, name=None))

@@ -1,13 +1,25 @@
 """The metric registry: one declaration per metric, read by findings, compare, the reports and the docs.
 
-A metric declares its id, whether its effect has a sign (group a minus group b), its unit, its labels, its
-default practical margin, whether `compare` reports deltas for it, and its position in the row order. The
-compute functions that make its findings rows are attached by :mod:`albert_audit.metrics`.
+A metric declares its id, whether its effect has a sign (group a minus group b), its unit, its labels, the
+per-template score it reads, whether `compare` reports deltas for it, and its compute function; its
+position in ``METRICS`` is its position in the row order. The compute function is named by a dotted path
+("module:function") and imported only when findings are computed, so importing this module stays cheap
+(no pandas, numpy or scipy).
+
+Adding a metric: write its module under ``albert_audit/metrics/`` with a function
+``(data: ProbeSetScores, cfg: Config) -> list[dict]`` (see :mod:`albert_audit.metrics.core`), add one
+``MetricSpec`` here, and document it in docs/metrics.md (a test checks both).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+SOURCES = ("targets", "fills")
+"""The score tables a metric can read."""
 
 
 @dataclass(frozen=True)
@@ -28,21 +40,41 @@ class MetricSpec:
     """True when `compare` reports a paired delta for its rows."""
     summary: str
     """One sentence for the docs' metric list: what it measures."""
+    compute: str
+    """Dotted path "module:function" of the function that makes its findings rows for one probe set."""
+    source: str = "targets"
+    """The score table it reads (one of ``SOURCES``); a probe set without rows there gets no rows."""
+    value: str = ""
+    """The per-template cell it reads from :mod:`albert_audit.units` ("logprob", "association"; "" for fills)."""
+    min_groups: int = 2
+    """The fewest groups a probe set needs for this metric's rows."""
+    rows: str = ""
+    """What one findings row is (for the docs' metric list)."""
 
 
 METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("logprob_gap", "target log-prob gap", "log-prob gap", "nats", True, True,
-               "log P(target | group a's terms) - log P(target | group b's terms), template means over terms"),
-    MetricSpec("association_gap", "association gap (prior-normalised)", "association gap", "nats", True, True,
-               "the log-prob gap of the prior-normalised association (Kurita et al. 2019)"),
-    MetricSpec("omnibus", "omnibus test", "omnibus", "", False, False,
-               "whether a target's association differs among more than two groups (permutation test)"),
-    MetricSpec("fill_divergence", "fill-distribution divergence", "fill JSD", "JSD bits", False, False,
-               "Jensen-Shannon divergence of the groups' top-k fill distributions"),
-    MetricSpec("disco", "DisCo-style count", "DisCo", "count", False, False,
-               "fills in the terms' top-3 whose frequency differs between groups (Webster et al. 2020)"),
-    MetricSpec("bias_score", "probe-set bias score", "bias score", "nats", False, True,
-               "mean absolute association gap over a probe set's targets and group pairs"),
+    MetricSpec("logprob_gap", "target log-prob gap", "log-prob gap", "nats", signed=True, compare_deltas=True,
+               summary="log P(target | group a's terms) - log P(target | group b's terms), paired by template",
+               compute="albert_audit.metrics.gaps:logprob_gap", value="logprob",
+               rows="target x group pair"),
+    MetricSpec("association_gap", "association gap (prior-normalised)", "association gap", "nats", signed=True,
+               compare_deltas=True,
+               summary="the log-prob gap of the prior-normalised association (Kurita et al. 2019)",
+               compute="albert_audit.metrics.gaps:association_gap", value="association",
+               rows="target x group pair"),
+    MetricSpec("omnibus", "omnibus test", "omnibus", "", signed=False, compare_deltas=False,
+               summary="whether a target's association differs among more than two groups (permutation test)",
+               compute="albert_audit.metrics.omnibus:omnibus", value="association", min_groups=3,
+               rows="target (probe sets with > 2 groups)"),
+    MetricSpec("fill_divergence", "fill-distribution divergence", "fill JSD", "JSD bits", signed=False,
+               compare_deltas=False, summary="Jensen-Shannon divergence of the groups' top-k fill distributions",
+               compute="albert_audit.metrics.fills:fill_divergence", source="fills", rows="group pair"),
+    MetricSpec("disco", "DisCo-style count", "DisCo", "count", signed=False, compare_deltas=False,
+               summary="fills in the terms' top-3 whose frequency differs between groups (Webster et al. 2020)",
+               compute="albert_audit.metrics.fills:disco", source="fills", rows="group pair"),
+    MetricSpec("bias_score", "probe-set bias score", "bias score", "nats", signed=False, compare_deltas=True,
+               summary="mean absolute association gap over a probe set's targets and group pairs",
+               compute="albert_audit.metrics.bias_score:bias_score", value="association", rows="probe set"),
 )
 """Every metric, in the order its rows are sorted within a probe set."""
 
@@ -75,3 +107,19 @@ def label(metric_id: str, *, short: bool = False) -> str:
     if spec is None:
         return metric_id
     return spec.short_label if short else spec.label
+
+
+def compute_function(metric_id: str) -> Callable[..., list[dict[str, Any]]]:
+    """The function that makes a metric's findings rows (imported on first use)."""
+    module, _, name = metric(metric_id).compute.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def docs_table() -> str:
+    """The metric list of docs/metrics.md, as a markdown table (a test checks that the docs contain it)."""
+    lines = ["| metric | rows: one per | unit | signed | compare deltas | what it measures |",
+             "|---|---|---|---|---|---|"]
+    for spec in METRICS:
+        lines.append(f"| `{spec.id}` | {spec.rows} | {spec.unit or '(p only)'} | {'yes' if spec.signed else 'no'} "
+                     f"| {'yes' if spec.compare_deltas else 'no'} | {spec.summary} |")
+    return "\n".join(lines)

@@ -4,14 +4,16 @@ Conventions shared by every function here:
 
 - Randomness comes only from the ``np.random.Generator`` passed in; nothing touches global random state.
   :func:`rng_for` gives each analysis its own stable stream, keyed by name.
-- Non-finite rule: NaN, +inf and -inf values are *dropped* before a statistic is computed (a unit whose
-  value is not finite carries no usable comparison). Functions that return a method string append
-  ``"dropped k non-finite"`` when they dropped anything.
+- Non-finite values: the ``*_rows`` functions require finite input (an AuditError otherwise); callers drop
+  units whose value is not finite first and say so in the row's method string.
 - Small samples have defined results: n = 0 gives NaN everywhere; n = 1 gives a defined mean but a NaN
   CI and p-value; all-equal values give the CI ``[v, v]`` (and p = 1 when v = 0).
-- ``*_rows`` functions are the vectorised workhorses: they take a 2-D array (rows x units, all finite, one
-  n for the whole batch) and draw one set of resamples that every row shares (common random numbers).
+- ``*_rows`` functions are vectorised: they take a 2-D array (rows x units, all finite, one n for the
+  whole batch) and draw one set of resamples that every row shares (common random numbers).
   Each row's interval or p-value is valid on its own; Monte Carlo errors are correlated across rows.
+
+One-row conveniences and second opinions that the package itself does not use (a paired bootstrap CI of one
+sample, the one-sample sign-flip test, Wilcoxon, Cohen's d_z) live in ``tests/oracles.py``.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from scipy.special import ndtr, ndtri
 
 from albert_audit.errors import AuditError
 
-_TIE_RTOL = 1e-9
+TIE_RTOL = 1e-9
 """Relative tolerance for 'as extreme as observed' (floating sums of the same numbers in another order)."""
-_CHUNK_ELEMENTS = 4_000_000
+CHUNK_ELEMENTS = 4_000_000
 """Upper bound on the elements of one temporary (rows x resamples) block, to keep memory flat."""
+EXACT_MAX_N = 12
+"""Permutation tests enumerate all 2**n sign patterns up to this many units (Monte Carlo above)."""
 BOOTSTRAP_METHODS = ("BCa", "percentile")
 
 
@@ -51,18 +55,6 @@ def rng_for(seed: int, key: str) -> np.random.Generator:
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     spawn_key = tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 32, 4))
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=spawn_key))
-
-
-def finite_values(values: ArrayLike) -> tuple[np.ndarray, int]:
-    """The finite values of ``values`` (flattened, order kept) and how many non-finite ones were dropped."""
-    x = np.asarray(values, dtype=float).ravel()
-    keep = np.isfinite(x)
-    return x[keep], int(x.size - np.count_nonzero(keep))
-
-
-def dropped_note(n_dropped: int) -> str:
-    """The method-string suffix that records dropped non-finite values ('' when none)."""
-    return f"; dropped {n_dropped} non-finite" if n_dropped else ""
 
 
 def _check_resamples(n_resamples: int) -> int:
@@ -134,7 +126,7 @@ def bca_interval_rows(
     if method == "BCa" and jackknife is not None and jackknife.shape[1] >= 3:
         # Resamples that equal the data as a multiset tie with theta_hat up to rounding (often at small n):
         # count them as ties (half below) whatever the summation order made of them.
-        tol = _TIE_RTOL * np.max(np.abs(boot), axis=1, keepdims=True)
+        tol = TIE_RTOL * np.max(np.abs(boot), axis=1, keepdims=True)
         th = theta_hat[:, None]
         below = np.count_nonzero(boot < th - tol, axis=1) + np.count_nonzero(boot <= th + tol, axis=1)
         pct = below / (2.0 * b)
@@ -206,7 +198,7 @@ def bootstrap_ci_rows(
     counts = bootstrap_counts(rng, n=n, n_resamples=n_resamples)
     theta = x.mean(axis=1)
     todo = np.flatnonzero(~constant)
-    step = max(1, _CHUNK_ELEMENTS // n_resamples)
+    step = max(1, CHUNK_ELEMENTS // n_resamples)
     for start in range(0, todo.size, step):
         rows = todo[start : start + step]
         xr = x[rows]
@@ -230,29 +222,6 @@ def bootstrap_ci_rows(
     return low, high, methods
 
 
-def paired_bootstrap_ci(
-    diffs: ArrayLike,
-    *,
-    rng: np.random.Generator,
-    n_resamples: int = 10_000,
-    confidence: float = 0.95,
-    method: str = "BCa",
-    expand: bool = False,
-) -> tuple[float, float, str]:
-    """Bootstrap CI of the mean of paired differences (resampling units): ``(low, high, method_used)``.
-
-    BCa by default (as :func:`scipy.stats.bootstrap`), falling back to the percentile interval where BCa
-    is undefined (n < 3, a degenerate bootstrap distribution); all-equal values give ``[v, v]``; n < 2 gives
-    NaN. Non-finite values are dropped first and counted in ``method_used``. ``expand``: see
-    :func:`expanded_confidence`.
-    """
-    x, dropped = finite_values(diffs)
-    low, high, methods = bootstrap_ci_rows(
-        x[None, :], rng=rng, n_resamples=n_resamples, confidence=confidence, method=method, expand=expand
-    )
-    return float(low[0]), float(high[0]), methods[0] + dropped_note(dropped)
-
-
 # --------------------------------------------------------------------------------- permutation tests
 
 
@@ -267,7 +236,7 @@ def sign_flip_p_rows(
     *,
     rng: np.random.Generator,
     n_resamples: int = 10_000,
-    exact_max_n: int = 12,
+    exact_max_n: int = EXACT_MAX_N,
 ) -> tuple[np.ndarray, str]:
     """Two-sided paired sign-flip permutation p-values of the mean, per row (rows x n units, finite).
 
@@ -291,32 +260,14 @@ def sign_flip_p_rows(
         signs = 1.0 - 2.0 * rng.integers(0, 2, (n_resamples, n))
         method = f"paired sign-flip permutation (Monte Carlo {n_resamples}, n={n})"
     observed = np.abs(x.sum(axis=1))
-    threshold = observed - _TIE_RTOL * np.abs(x).sum(axis=1)
+    threshold = observed - TIE_RTOL * np.abs(x).sum(axis=1)
     hits = np.zeros(n_rows, dtype=np.int64)
-    step = max(1, _CHUNK_ELEMENTS // signs.shape[0])
+    step = max(1, CHUNK_ELEMENTS // signs.shape[0])
     for start in range(0, n_rows, step):
         block = np.abs(x[start : start + step] @ signs.T)
         hits[start : start + step] = np.count_nonzero(block >= threshold[start : start + step, None], axis=1)
     p = hits / signs.shape[0] if exact else (hits + 1.0) / (n_resamples + 1.0)
     return np.minimum(p, 1.0), method
-
-
-def sign_flip_permutation_test(
-    diffs: ArrayLike,
-    *,
-    rng: np.random.Generator,
-    n_resamples: int = 10_000,
-    exact_max_n: int = 12,
-) -> tuple[float, str]:
-    """Two-sided paired sign-flip permutation test of mean(diffs) = 0: ``(p, method_used)``.
-
-    Exact enumeration of all 2**n sign patterns when n <= ``exact_max_n``, Monte Carlo with the
-    (b + 1) / (m + 1) correction otherwise. Non-finite values are dropped first and counted; n < 2 gives
-    NaN; all values 0 gives p = 1.
-    """
-    x, dropped = finite_values(diffs)
-    p, method = sign_flip_p_rows(x[None, :], rng=rng, n_resamples=n_resamples, exact_max_n=exact_max_n)
-    return float(p[0]), method + dropped_note(dropped)
 
 
 def label_permutation_test(
@@ -361,7 +312,7 @@ def label_permutation_test(
     observed /= k
     null /= k
     scale = max(abs(observed), float(np.max(np.abs(null))), np.finfo(float).tiny)
-    hits = np.count_nonzero(null >= observed - _TIE_RTOL * scale)
+    hits = np.count_nonzero(null >= observed - TIE_RTOL * scale)
     p = (hits + 1.0) / (n_resamples + 1.0)
     return float(min(p, 1.0)), f"group labels permuted within {k} blocks (Monte Carlo {n_resamples})"
 
@@ -395,48 +346,17 @@ def permutation_omnibus_rows(
     flat_index = (np.arange(n_blocks)[None, :, None] * k + perms).reshape(n_resamples, n_blocks * k)
     flat = centred.reshape(n_rows, n_blocks * k)
     hits = np.zeros(n_rows, dtype=np.int64)
-    step = max(1, _CHUNK_ELEMENTS // max(1, n_rows * n_blocks * k))
+    step = max(1, CHUNK_ELEMENTS // max(1, n_rows * n_blocks * k))
     for start in range(0, n_resamples, step):
         permuted = flat[:, flat_index[start : start + step]]  # (rows, m, blocks * k)
         means = permuted.reshape(n_rows, -1, n_blocks, k).mean(axis=2)
         null = np.sum(means**2, axis=2)
-        hits += np.count_nonzero(null >= (observed - _TIE_RTOL * scale)[:, None], axis=1)
+        hits += np.count_nonzero(null >= (observed - TIE_RTOL * scale)[:, None], axis=1)
     p = (hits + 1.0) / (n_resamples + 1.0)
     return np.minimum(p, 1.0), f"permutation omnibus (Monte Carlo {n_resamples}, n={n_blocks}, k={k})"
 
 
-# ------------------------------------------------------------------------------- second opinions, FDR
-
-
-def wilcoxon_p(diffs: ArrayLike) -> float:
-    """Two-sided Wilcoxon signed-rank p-value (scipy; zeros dropped, as scipy's default 'wilcox').
-
-    A second opinion for the sign-flip test. Non-finite values are dropped; no values gives NaN; all values
-    0 gives 1.0.
-    """
-    x, _ = finite_values(diffs)
-    if x.size == 0:
-        return math.nan
-    if not np.any(x != 0):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(scipy.stats.wilcoxon(x).pvalue)
-
-
-def cohens_dz(diffs: ArrayLike) -> float:
-    """Cohen's d_z of paired differences: mean / standard deviation (ddof = 1).
-
-    Non-finite values are dropped; n < 2 gives NaN; zero spread gives 0.0 when the mean is 0 and
-    +/-inf otherwise.
-    """
-    x, _ = finite_values(diffs)
-    if x.size < 2:
-        return math.nan
-    mean, sd = float(x.mean()), float(x.std(ddof=1))
-    if sd == 0.0:
-        return 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
-    return mean / sd
+# ------------------------------------------------------------------------------------ Friedman, FDR
 
 
 def friedman_p(table: ArrayLike) -> float:

@@ -1,11 +1,17 @@
 """The study's unit: per template, a group's mean over its terms of a target's score.
 
 Computed here and nowhere else; metrics, compare and the report read it. A cell (probe set, target, group,
-template) is the mean over the group's terms of the score in that template, NaN where the group has no
-term there or any of its terms' scores is not finite.
+unit) is the mean over the group's terms of the score in that unit, NaN where the group has no term there
+or any of its terms' scores is not finite. The unit is the template (default) or, for the
+``template_term_pair`` sensitivity analysis, the pair (template, term_index).
+
+Two views of the same numbers: :func:`unit_cube` (numpy arrays, what the statistics need) and
+:func:`template_cells` (wide pandas tables, what compare and the report need), built from the cube.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -14,36 +20,122 @@ from albert_audit.errors import AuditError
 
 VALUES = ("logprob", "association")
 """The scores a cell can hold: log P(target), or the association logprob - prior_logprob."""
+UNITS = ("template", "template_term_pair")
+"""The units a cube can be built over."""
+SCORE_COLUMNS = ("target", "group", "template_id", "term_index", "logprob", "prior_logprob")
+"""The columns :func:`unit_cube` reads (one row per item x target of one probe set)."""
 
 
-def template_cells(items: pd.DataFrame, targets: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per-template group means of one run: ``{"logprob": wide, "association": wide}``.
+def cell_means(
+    value: np.ndarray, codes: tuple[np.ndarray, ...], shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean of ``value`` per cell of ``shape`` (cells given by integer ``codes``, one array per axis).
 
-    Each wide table has the index ``(probe_set, target, group)`` and one column per template_id. Items
-    without a group slot are left out.
+    Returns ``(mean, bad, count)``: the mean (NaN where the cell is empty or holds a non-finite value), a mask
+    of the cells holding a non-finite value, and the number of values per cell.
     """
-    index = pd.MultiIndex.from_tuples([], names=["probe_set", "target", "group"])
-    empty = pd.DataFrame(index=index, dtype=float)
-    if len(targets) == 0:
-        return {name: empty for name in VALUES}
+    flat = np.ravel_multi_index(codes, shape)
+    size = int(np.prod(shape))
+    bad = ~np.isfinite(value)
+    sums = np.bincount(flat, weights=np.where(bad, 0.0, value), minlength=size)
+    counts = np.bincount(flat, minlength=size)
+    n_bad = np.bincount(flat, weights=bad.astype(float), minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+    mean[(counts == 0) | (n_bad > 0)] = np.nan
+    return mean.reshape(shape), (n_bad > 0).reshape(shape), counts.reshape(shape)
+
+
+@dataclass(frozen=True)
+class UnitCube:
+    """One probe set's cells as (targets, groups, units) arrays, one per score in ``VALUES``."""
+
+    targets: list[str]
+    """Target names, sorted."""
+    groups: list[str]
+    """Group names, in the order given."""
+    units: pd.Index
+    """The units, sorted: template ids, or a (template_id, term_index) MultiIndex."""
+    mean: dict[str, np.ndarray]
+    """Per score: the cell means, NaN where undefined."""
+    bad: dict[str, np.ndarray]
+    """Per score: True where a cell held a non-finite value."""
+    count: np.ndarray
+    """The number of terms (items) in each cell."""
+
+
+def unit_cube(scores: pd.DataFrame, groups: list[str], unit: str = "template") -> UnitCube:
+    """The cells of one probe set from its joined scores (columns ``SCORE_COLUMNS``; groups not empty).
+
+    ``groups`` fixes the group axis; rows of other groups are an error.
+    """
+    if unit not in UNITS:
+        raise AuditError(f"unit {unit!r}: expected one of {', '.join(UNITS)}")
+    target = scores["target"].astype(str)
+    target_names = sorted(target.unique())
+    t_code = pd.Categorical(target, categories=target_names).codes
+    g_code = pd.Categorical(scores["group"], categories=groups).codes
+    if (g_code < 0).any():
+        raise AuditError("unit_cube: a score row's group is not among the probe set's groups")
+    if unit == "template":
+        templates = np.sort(scores["template_id"].unique())
+        u_code = np.searchsorted(templates, scores["template_id"].to_numpy())
+        index: pd.Index = pd.Index(templates, name="template_id")
+    else:
+        pairs = scores[["template_id", "term_index"]].drop_duplicates().sort_values(["template_id", "term_index"])
+        index = pd.MultiIndex.from_frame(pairs)
+        u_code = index.get_indexer(pd.MultiIndex.from_frame(scores[["template_id", "term_index"]]))
+    shape = (len(target_names), len(groups), len(index))
+    logprob = scores["logprob"].to_numpy(dtype=float)
+    values = {"logprob": logprob, "association": logprob - scores["prior_logprob"].to_numpy(dtype=float)}
+    mean, bad, count = {}, {}, np.zeros(shape, dtype=np.int64)
+    for name, value in values.items():
+        mean[name], bad[name], count = cell_means(value, (t_code, g_code, u_code), shape)
+    return UnitCube(targets=target_names, groups=list(groups), units=index, mean=mean, bad=bad, count=count)
+
+
+def join_scores(items: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
+    """Targets joined to their items' probe_set, template_id, group and term_index (items with a group slot)."""
     for name, table, columns in (("items", items, ("item_id", "probe_set", "template_id", "group")),
                                  ("targets", targets, ("item_id", "target", "logprob", "prior_logprob"))):
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise AuditError(f"{name} table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
-    slot = items.loc[items["group"].fillna("").astype(str) != "", ["item_id", "probe_set", "template_id", "group"]]
+    keep = ["item_id", "probe_set", "template_id", "group"] + (["term_index"] if "term_index" in items else [])
+    slot = items.loc[items["group"].fillna("").astype(str) != "", keep]
     joined = targets.loc[:, ["item_id", "target", "logprob", "prior_logprob"]].merge(slot, on="item_id")
     joined["target"] = joined["target"].astype(str)
     joined["group"] = joined["group"].astype(str)
-    logprob = joined["logprob"].to_numpy(dtype=float)
-    values = {"logprob": logprob, "association": logprob - joined["prior_logprob"].to_numpy(dtype=float)}
-    keys = ["probe_set", "target", "group", "template_id"]
+    if "term_index" not in joined:
+        joined["term_index"] = 0
+    return joined
+
+
+def template_cells(items: pd.DataFrame, targets: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per-template group means of one run: ``{"logprob": wide, "association": wide}``.
+
+    Each wide table has the index ``(probe_set, target, group)`` (sorted; only combinations with at least one
+    item) and one column per template_id (sorted); cells are those of :func:`unit_cube`. Items without a
+    group slot are left out.
+    """
+    index = pd.MultiIndex.from_tuples([], names=["probe_set", "target", "group"])
+    empty = pd.DataFrame(index=index, dtype=float)
+    if len(targets) == 0:
+        return {name: empty for name in VALUES}
+    joined = join_scores(items, targets)
+    frames: dict[str, list[pd.DataFrame]] = {name: [] for name in VALUES}
+    for probe_set, scores in joined.groupby("probe_set", sort=True):
+        cube = unit_cube(scores, sorted(scores["group"].unique()))
+        present = cube.count.sum(axis=2) > 0  # (targets, groups)
+        t_idx, g_idx = np.nonzero(present)
+        rows = pd.MultiIndex.from_arrays(
+            [[probe_set] * t_idx.size, [cube.targets[t] for t in t_idx], [cube.groups[g] for g in g_idx]],
+            names=["probe_set", "target", "group"])
+        for name in VALUES:
+            frames[name].append(pd.DataFrame(cube.mean[name][t_idx, g_idx, :], index=rows, columns=cube.units))
     out: dict[str, pd.DataFrame] = {}
-    for name, value in values.items():
-        frame = joined.loc[:, keys].copy()
-        bad = ~np.isfinite(value)
-        frame["value"] = np.where(bad, 0.0, value)
-        frame["bad"] = bad
-        grouped = frame.groupby(keys, sort=True).agg(value=("value", "mean"), bad=("bad", "any"))
-        out[name] = grouped["value"].where(~grouped["bad"]).unstack("template_id")
+    for name in VALUES:
+        wide = pd.concat(frames[name]) if frames[name] else empty
+        wide.columns.name = "template_id"
+        out[name] = wide.sort_index(axis=0).sort_index(axis=1)
     return out

@@ -434,3 +434,51 @@ def test_same_results_across_processes_and_hash_seeds() -> None:
         )
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") > 10
+
+
+# ------------------------------------------------------------------------------ guarded rules
+
+
+SIX = ("nurse", "engineer", "clerk", "pilot", "baker", "judge")
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.025])
+def test_significant_is_q_at_most_alpha_not_p(alpha: float) -> None:
+    tables = make_tables(groups=TWO, targets=SIX, gaps={"nurse": 0.3, "pilot": 0.25}, seed=2)
+    findings = compute_findings(*tables, seed=0, n_resamples=500, alpha=alpha)
+    p, q = findings["p_value"], findings["q_value"]
+    assert ((p <= alpha) & (q > alpha)).any()  # rows that p alone would call significant
+    assert ((q > 0.025) & (q <= 0.05)).any()  # rows that only alpha = 0.05 calls significant
+    assert (findings["significant"] == (q <= alpha)).all()
+    signed = findings["metric"].isin(["logprob_gap", "association_gap"])
+    assert ((findings["direction"] != "none") == (findings["significant"] & signed)).all()
+    gaps = findings[signed & findings["significant"]]
+    assert (gaps["direction"] == np.where(gaps["effect"] > 0, "a>b", "b>a")).all()
+
+
+def test_association_gap_subtracts_the_prior() -> None:
+    items, targets, fills = make_tables(groups=TWO, gaps={"nurse": 1.0})
+    female = targets["item_id"].isin(items.loc[items["group"] == "female", "item_id"])
+    targets.loc[female, "prior_logprob"] += 0.4  # group a's terms raise the prior by 0.4 nats
+    findings = compute_findings(items, targets, fills.iloc[0:0], seed=0, n_resamples=200)
+    for target in ("nurse", "engineer", "clerk"):
+        logprob = row(findings, "logprob_gap", target)["effect"]
+        assert row(findings, "association_gap", target)["effect"] == pytest.approx(logprob - 0.4, abs=1e-12)
+
+
+def test_disco_reads_the_top_three_fills() -> None:
+    """One template, 2 + 2 terms: rank-3 fills differ by group (token w for a, v for b); ranks 1-2 agree."""
+    items = pd.DataFrame({"item_id": range(4), "probe_set": "hand", "template_id": 0, "template": "",
+                          "group": ["a", "a", "b", "b"], "term": ["a1", "a2", "b1", "b2"], "term_index": [0, 1, 0, 1],
+                          "text": "", "prior_text": ""})
+    rows = []
+    for item in range(4):
+        third = "w" if item < 2 else "v"
+        rows += [(item, 1, "x", 0.5), (item, 2, "y", 0.3), (item, 3, third, 0.1), (item, 4, "z", 0.05)]
+    fills = pd.DataFrame(rows, columns=["item_id", "rank", "token", "prob"])
+    fills["token_id"] = fills["token"].map({"x": 1, "y": 2, "w": 3, "v": 4, "z": 5})
+    fills["logprob"] = np.log(fills["prob"])
+    targets = pd.DataFrame(columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"])
+    findings = compute_findings(items, targets, fills, seed=0, n_resamples=200)
+    # w: 2 of 2 a-terms vs 0 of 2 b-terms: chi2 = 4 > 3.84; v likewise; x, y: in every term; z: rank 4.
+    assert row(findings, "disco")["effect"] == 2.0

@@ -1,0 +1,177 @@
+"""Independent or one-row reference computations the tests check the package against.
+
+The first four were public functions of ``albert_audit.stats`` that nothing in the package used; they stay
+here as oracles (one-sample wrappers around the ``*_rows`` workhorses, with the non-finite rule: drop and
+count) and second opinions (Wilcoxon, Cohen's d_z). The others recompute the study's unit and the bias score
+the slow, obvious way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+from numpy.typing import ArrayLike
+
+from albert_audit import stats
+
+
+def finite_values(values: ArrayLike) -> tuple[np.ndarray, int]:
+    """The finite values of ``values`` (flattened, order kept) and how many non-finite ones were dropped."""
+    x = np.asarray(values, dtype=float).ravel()
+    keep = np.isfinite(x)
+    return x[keep], int(x.size - np.count_nonzero(keep))
+
+
+def dropped_note(n_dropped: int) -> str:
+    """The method-string suffix that records dropped non-finite values ('' when none)."""
+    return f"; dropped {n_dropped} non-finite" if n_dropped else ""
+
+
+def paired_bootstrap_ci(
+    diffs: ArrayLike,
+    *,
+    rng: np.random.Generator,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    method: str = "BCa",
+    expand: bool = False,
+) -> tuple[float, float, str]:
+    """Bootstrap CI of the mean of paired differences (resampling units): ``(low, high, method_used)``.
+
+    Non-finite values are dropped first and counted in ``method_used``; otherwise as
+    :func:`albert_audit.stats.bootstrap_ci_rows` on one row.
+    """
+    x, dropped = finite_values(diffs)
+    low, high, methods = stats.bootstrap_ci_rows(
+        x[None, :], rng=rng, n_resamples=n_resamples, confidence=confidence, method=method, expand=expand
+    )
+    return float(low[0]), float(high[0]), methods[0] + dropped_note(dropped)
+
+
+def sign_flip_permutation_test(
+    diffs: ArrayLike,
+    *,
+    rng: np.random.Generator,
+    n_resamples: int = 10_000,
+    exact_max_n: int = stats.EXACT_MAX_N,
+) -> tuple[float, str]:
+    """Two-sided paired sign-flip permutation test of mean(diffs) = 0: ``(p, method_used)``.
+
+    Non-finite values are dropped first and counted; otherwise :func:`albert_audit.stats.sign_flip_p_rows`.
+    """
+    x, dropped = finite_values(diffs)
+    p, method = stats.sign_flip_p_rows(x[None, :], rng=rng, n_resamples=n_resamples, exact_max_n=exact_max_n)
+    return float(p[0]), method + dropped_note(dropped)
+
+
+def wilcoxon_p(diffs: ArrayLike) -> float:
+    """Two-sided Wilcoxon signed-rank p-value (scipy; zeros dropped, as scipy's default 'wilcox').
+
+    Non-finite values are dropped; no values gives NaN; all values 0 gives 1.0.
+    """
+    x, _ = finite_values(diffs)
+    if x.size == 0:
+        return math.nan
+    if not np.any(x != 0):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(scipy.stats.wilcoxon(x).pvalue)
+
+
+def cohens_dz(diffs: ArrayLike) -> float:
+    """Cohen's d_z of paired differences: mean / standard deviation (ddof = 1).
+
+    Non-finite values are dropped; n < 2 gives NaN; zero spread gives 0.0 when the mean is 0 and
+    +/-inf otherwise.
+    """
+    x, _ = finite_values(diffs)
+    if x.size < 2:
+        return math.nan
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    if sd == 0.0:
+        return 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
+    return mean / sd
+
+
+# ------------------------------------------------------------------------------------ the study's unit
+
+
+def template_cells_pandas(items: pd.DataFrame, targets: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per-template group means by a plain pandas group-by (the unit as compare first computed it).
+
+    Same layout as :func:`albert_audit.units.template_cells`; pandas sums with compensation, so values agree
+    to rounding, not bit for bit.
+    """
+    slot = items.loc[items["group"].fillna("").astype(str) != "", ["item_id", "probe_set", "template_id", "group"]]
+    joined = targets.loc[:, ["item_id", "target", "logprob", "prior_logprob"]].merge(slot, on="item_id")
+    joined["target"] = joined["target"].astype(str)
+    joined["group"] = joined["group"].astype(str)
+    logprob = joined["logprob"].to_numpy(dtype=float)
+    values = {"logprob": logprob, "association": logprob - joined["prior_logprob"].to_numpy(dtype=float)}
+    keys = ["probe_set", "target", "group", "template_id"]
+    out: dict[str, pd.DataFrame] = {}
+    for name, value in values.items():
+        frame = joined.loc[:, keys].copy()
+        bad = ~np.isfinite(value)
+        frame["value"] = np.where(bad, 0.0, value)
+        frame["bad"] = bad
+        grouped = frame.groupby(keys, sort=True).agg(value=("value", "mean"), bad=("bad", "any"))
+        out[name] = grouped["value"].where(~grouped["bad"]).unstack("template_id")
+    return out
+
+
+# ---------------------------------------------------------------------------------------- the bias score
+
+
+def bias_score_oracle(
+    items: pd.DataFrame, targets: pd.DataFrame, probe_set: str, *, seed: int, n_resamples: int, alpha: float
+) -> dict[str, float]:
+    """The findings' bias score of one probe set, computed target by target and resample by resample.
+
+    Score: mean over targets and group pairs of |mean over the target's complete templates of the association
+    gap|. CI: percentile of the scores of the bootstrap resamples of the used templates (drawn from the same
+    stream as the findings: ``rng_for(seed, "<probe set>/bias_score/bootstrap")``); a target without a
+    resampled template is left out of that resample's score. p (two groups, n <= 12 templates): share of
+    the 2**n swaps of the groups within templates whose score is at least the observed one.
+    """
+    cells = template_cells_pandas(items, targets)["association"].xs(probe_set)
+    groups = list(dict.fromkeys(items.loc[(items["probe_set"] == probe_set) & (items["group"] != ""), "group"]))
+    pairs = list(itertools.combinations(groups, 2))
+    per_target: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # target -> (gaps (pairs, J), complete (J,))
+    for target in sorted(set(cells.index.get_level_values("target"))):
+        table = cells.xs(target).reindex(groups)
+        complete = table.notna().all(axis=0).to_numpy()
+        if complete.any():
+            gaps = np.array([(table.loc[a] - table.loc[b]).to_numpy() for a, b in pairs])
+            per_target[target] = (gaps, complete)
+    used = np.any([c for _, c in per_target.values()], axis=0)
+
+    def score(weights: np.ndarray) -> float:
+        values = []
+        for gaps, complete in per_target.values():
+            w = np.where(complete[used], weights, 0.0)
+            if w.sum() == 0:
+                continue
+            values.append(np.mean([abs(float(np.sum(w * row) / w.sum())) for row in np.nan_to_num(gaps[:, used])]))
+        return float(np.mean(values)) if values else math.nan
+
+    n = int(used.sum())
+    theta = score(np.ones(n))
+    counts = stats.bootstrap_counts(stats.rng_for(seed, f"{probe_set}/bias_score/bootstrap"), n=n,
+                                    n_resamples=n_resamples)
+    boot = np.array([score(c) for c in counts])
+    boot = boot[~np.isnan(boot)]
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    out = {"effect": theta, "ci_low": float(low), "ci_high": float(high), "n_units": n, "p_value": math.nan}
+    if len(groups) == 2 and n <= 12:
+        signs = np.array(list(itertools.product([1.0, -1.0], repeat=n)))  # (2**n, n)
+        per = [np.abs(signs @ (np.nan_to_num(g[0, used]) * c[used])) / c[used].sum() for g, c in per_target.values()]
+        null = np.mean(per, axis=0)
+        out["p_value"] = float(np.mean(null >= theta - 1e-9 * max(theta, null.max())))
+    return out
