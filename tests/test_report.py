@@ -488,14 +488,17 @@ def test_charts_draw_mathtext_looking_labels_literally(label: str) -> None:
         assert root.find("title").text == label
 
 
-def test_group_target_means_average_terms_then_templates() -> None:
-    items = pd.DataFrame({"item_id": [0, 1, 2, 3, 4, 5], "probe_set": "s", "template_id": [0, 0, 0, 1, 1, 1],
-                          "group": ["a", "a", "b", "a", "a", "b"]})
-    targets = pd.DataFrame({"item_id": [0, 1, 2, 3, 4, 5], "target": "t",
-                            "logprob": [-1.0, -3.0, -5.0, -4.0, -4.0, -float("inf")]})
+def test_group_target_means_are_the_study_unit_averaged_over_templates() -> None:
+    """Per template the group's mean over its terms (units.template_cells), then the mean over templates;
+    a template where any of the group's terms is not finite has no cell (it is not averaged over the rest)."""
+    items = pd.DataFrame({"item_id": range(9), "probe_set": "s", "template_id": [0, 0, 0, 1, 1, 1, 2, 2, 2],
+                          "group": ["a", "a", "b"] * 3})
+    logprob = [-1.0, -3.0, -5.0, -4.0, -4.0, -float("inf"), -2.0, -float("inf"), -6.0]
+    targets = pd.DataFrame({"item_id": range(9), "target": "t", "logprob": logprob, "prior_logprob": -1.0})
     means = group_target_means(items, targets, "s")
-    assert means.loc["t", "a"] == pytest.approx(((-1 - 3) / 2 + (-4 - 4) / 2) / 2)
-    assert means.loc["t", "b"] == pytest.approx(-5.0)  # the -inf item is left out
+    assert list(means.columns) == ["a", "b"] and list(means.index) == ["t"]
+    assert means.loc["t", "a"] == pytest.approx(((-1 - 3) / 2 + (-4 - 4) / 2) / 2)  # template 2 has a -inf term
+    assert means.loc["t", "b"] == pytest.approx((-5.0 - 6.0) / 2)  # template 1's -inf cell is left out
 
 
 def test_top_fills_average_over_the_groups_terms() -> None:
