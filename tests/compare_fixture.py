@@ -24,8 +24,9 @@ PROBE_SETS = {
     "occupation": (("female", f"male {XSS_IMG}"), ["nurse", "engineer", XSS_SCRIPT, QUOTES]),
     f"set {XSS_SCRIPT} \"q\"": (("christian", "muslim"), ["kind", JINJA_LITERAL, "violent"]),
 }
-BASE_ID = f"org/base{XSS_SCRIPT}"
-CANDIDATES = (f"org/worse \"{XSS_SCRIPT}", "org/better")
+BASE_ID = "org/base<script>"
+#: Hub-style labels (owner/name: shown as they are); an unclosed ``<script>`` would swallow the page.
+CANDIDATES = ('org/worse "<script>', "org/better")
 #: The pseudo-perplexities: the first candidate got worse at language modelling (ratio 1.5), the second better.
 PPPL = {"base": 10.0, CANDIDATES[0]: 15.0, CANDIDATES[1]: 8.0}
 #: Each model's own bias-score interval in its findings.csv (per probe set: + 0.01 * set index).
