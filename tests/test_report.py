@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from albert_audit import contract
 from albert_audit.errors import AuditError
 from albert_audit.report import charts
 from albert_audit.report.context import build_context, group_target_means, top_fills_table
@@ -38,8 +39,7 @@ JINJA_LITERAL = "{{7*7}}"
 MATH_LABEL = r"$\undefinedmacro$"
 DOLLARS = "cost $5 vs $10"
 
-FINDINGS_COLUMNS = ["probe_set", "metric", "target", "group_a", "group_b", "n_units", "effect", "effect_unit",
-                    "ci_low", "ci_high", "p_value", "q_value", "significant", "direction", "method"]
+FINDINGS_COLUMNS = list(contract.FINDINGS.names)
 METHOD_GAP = "paired sign-flip permutation (exact, n={n}); BCa bootstrap 10000"
 
 

@@ -40,6 +40,7 @@ from albert_audit.report.run_tables import (
 )
 from albert_audit.report.sources import typed_findings
 from albert_audit.results import RunTables
+from albert_audit.units import template_cells
 
 __all__ = ["build_context", "group_target_means", "top_fills_table"]
 
@@ -73,8 +74,8 @@ def _set_bias(rows: pd.DataFrame, bias: dict[str, Any] | None) -> dict[str, Any]
 
 
 def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataFrame, *, alpha: float,
-                       method_index: dict[str, int], top_k: int,
-                       bias: dict[str, Any] | None) -> dict[str, Any]:
+                       method_index: dict[str, int], top_k: int, bias: dict[str, Any] | None,
+                       cells: pd.DataFrame | None) -> dict[str, Any]:
     items = run.items
     rows = findings[findings["probe_set"] == name]
     its = items[items["probe_set"] == name]
@@ -87,8 +88,8 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
     target_names = list(dict.fromkeys(set_targets["target"])) if len(set_targets) else []
     tested = rows[fmt.finite_mask(rows["q_value"])]
     forest, forest_note = gap_forest(rows, chart_id=f"chart-{index + 1}-forest", alpha=alpha)
-    heat = (means_heatmap(items, run.targets, name, chart_id=f"chart-{index + 1}-heatmap")
-            if len(run.targets) else None)
+    heat = (means_heatmap(items, run.targets, name, chart_id=f"chart-{index + 1}-heatmap", cells=cells)
+            if cells is not None else None)
     return {
         "name": name,
         "anchor": f"set-{index + 1}-{fmt.slug(name)}",
@@ -135,8 +136,9 @@ def build_context(run: RunTables) -> dict[str, Any]:
     names = list(dict.fromkeys(list(run.items["probe_set"]) + list(findings["probe_set"])))
     method_index = {m: i + 1 for i, m in enumerate(dict.fromkeys(m for m in findings["method"] if m))}
     summaries = summarise_bias(findings, top_n=TOP_TARGETS_PER_GROUP)
+    cells = template_cells(run.items, run.targets)["logprob"] if len(run.targets) else None
     sets = [_probe_set_context(name, i, run, findings, alpha=alpha, method_index=method_index, top_k=top_k,
-                               bias=summaries.get(name))
+                               bias=summaries.get(name), cells=cells)
             for i, name in enumerate(names)]
     summary_chart = bias_score_forest(sets, alpha=alpha)
     tested = findings[fmt.finite_mask(findings["q_value"])]

@@ -52,10 +52,10 @@ def gap_forest(rows: pd.DataFrame, *, chart_id: str, alpha: float) -> tuple[dict
     return chart.as_context(), note
 
 
-def means_heatmap(items: pd.DataFrame, targets: pd.DataFrame, probe_set: str, *,
-                  chart_id: str) -> dict[str, Any] | None:
+def means_heatmap(items: pd.DataFrame, targets: pd.DataFrame, probe_set: str, *, chart_id: str,
+                  cells: pd.DataFrame | None = None) -> dict[str, Any] | None:
     """Heatmap of :func:`group_target_means`: cells print the means, colours compare the groups per row."""
-    means = group_target_means(items, targets, probe_set)
+    means = group_target_means(items, targets, probe_set, cells=cells)
     if means.empty or means.shape[1] < 1:
         return None
     values = means.to_numpy(dtype=float)

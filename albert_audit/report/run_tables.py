@@ -17,17 +17,20 @@ FINDINGS_HEADERS = ("Metric", "Target", "Group A", "Group B", "n", "Effect", "Un
 """Column headers of a findings table; "CI" is shown with the run's level (see :func:`findings_headers`)."""
 
 
-def group_target_means(items: pd.DataFrame, targets: pd.DataFrame, probe_set: str) -> pd.DataFrame:
+def group_target_means(items: pd.DataFrame, targets: pd.DataFrame, probe_set: str, *,
+                       cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean log-probability of each target (rows) after each group's terms (columns), in nats.
 
     The study's unit from :func:`albert_audit.units.template_cells` (per template, the group's mean over its
     terms; NaN when any of those terms' values is not finite), averaged over the templates where it is
     defined. Rows and columns keep the run's order; an empty frame when the set has no scored target.
+    ``cells``: the run's ``template_cells(items, targets)["logprob"]`` when the caller has it already.
     """
     its = items.loc[(items["probe_set"] == probe_set) & (items["group"] != ""), ["item_id", "group"]]
     if its.empty or targets.empty:
         return pd.DataFrame()
-    cells = template_cells(items, targets)["logprob"]
+    if cells is None:
+        cells = template_cells(items, targets)["logprob"]
     if probe_set not in cells.index.get_level_values("probe_set"):
         return pd.DataFrame()
     means = cells.xs(probe_set, level="probe_set").mean(axis=1, skipna=True).unstack("group")
