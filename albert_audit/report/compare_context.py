@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from albert_audit import registry
+from albert_audit import contract, registry
 from albert_audit.compare import CHANGES
 from albert_audit.report import fmt
 from albert_audit.report.compare_figures import delta_forest, effect_scatter
@@ -176,6 +176,7 @@ def build_compare_context(folder: Path) -> dict[str, Any]:
         "notes": [str(n) for n in summary.get("notes") or []],
         "alpha": fmt.alpha_text(alpha),
         "ci_level": fmt.ci_level(alpha),
+        "files": {"deltas": contract.DELTAS_FILE, "compare_summary": contract.COMPARE_SUMMARY_FILE},
         "chart_ids": chart_ids,
         "n_charts": len(chart_ids),
     }

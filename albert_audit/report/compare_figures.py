@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from albert_audit import registry
+from albert_audit import contract, registry
 from albert_audit.report import charts, fmt
 
 FOREST_MAX_ROWS = 40
@@ -38,7 +38,7 @@ def delta_forest(rows: pd.DataFrame, *, chart_id: str, metric: str, candidate: s
                f"bootstrap intervals over templates. Filled markers: significant after FDR control "
                f"(q ≤ {fmt.alpha_text(alpha)}).")
     if len(rows) > len(shown):
-        caption += f" The {len(shown)} largest of {len(rows)} changes are shown; deltas.csv has all."
+        caption += f" The {len(shown)} largest of {len(rows)} changes are shown; {contract.DELTAS_FILE} has all."
     return chart.as_context(caption)
 
 

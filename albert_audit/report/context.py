@@ -109,7 +109,7 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
         "fills": top_fills_table(items, run.fills, name, k=min(TOP_FILLS, top_k) if top_k else TOP_FILLS),
         "findings_headers": findings_headers(alpha),
         "findings_rows": findings_rows(rows, method_index),
-        "findings_caption": f"{len(rows)} row{'s' if len(rows) != 1 else ''} of findings.csv",
+        "findings_caption": f"{len(rows)} row{'s' if len(rows) != 1 else ''} of {contract.FINDINGS_FILE}",
         "methods": [{"index": method_index[m], "text": m} for m in dict.fromkeys(rows["method"]) if m],
     }
 
@@ -168,6 +168,7 @@ def build_context(run: RunTables) -> dict[str, Any]:
         },
         "appendix": run_appendix(summary),
         "toc": _toc(sets),
+        "files": {"findings": contract.FINDINGS_FILE, "summary": contract.SUMMARY_FILE},
         "chart_ids": [c["id"] for c in charts_shown],
         "n_charts": len(charts_shown),
     }
