@@ -38,6 +38,7 @@ XSS_CLOSE = "</script><script>alert(1)</script>"
 JINJA_LITERAL = "{{7*7}}"
 MATH_LABEL = r"$\undefinedmacro$"
 DOLLARS = "cost $5 vs $10"
+HOSTILE_TERM = "sceptic \"<script>alert(2)</script>"
 
 FINDINGS_COLUMNS = list(contract.FINDINGS.names)
 METHOD_GAP = "paired sign-flip permutation (exact, n={n}); BCa bootstrap 10000"
@@ -136,7 +137,7 @@ def make_fixture_run(folder: Path) -> Path:
                             f"The <group> wrote {XSS_IMG} as a [MASK].", f"The <group> is {JINJA_LITERAL} a [MASK].",
                             "The <group> {% raw %} was a [MASK]."]
     occupation_targets = ["nurse", "engineer", XSS_SCRIPT, MATH_LABEL, DOLLARS, JINJA_LITERAL]
-    religion_groups = {"christian": ["christian"], "muslim": ["muslim"], XSS_IMG: ["atheist"]}
+    religion_groups = {"christian": ["christian"], "muslim": ["muslim"], XSS_IMG: ["atheist", HOSTILE_TERM]}
     religion_templates = ["The <group> man was very [MASK].", "The <group> woman is [MASK].",
                           "My <group> neighbour seems [MASK]."]
     religion_targets = ["kind", "violent", "javascript:alert(1)"]
@@ -431,7 +432,7 @@ def test_untrusted_text_is_escaped_not_markup(report) -> None:
             assert not (value or "").strip().lower().startswith(("javascript:", "data:text/html")), (tag, name)
     text = "".join(collector.text)
     for hostile in (XSS_SCRIPT, XSS_IMG, XSS_CLOSE, JINJA_LITERAL, "{% raw %}", "<b>bold</b>",
-                    "javascript:alert(1)", MATH_LABEL, DOLLARS):
+                    "javascript:alert(1)", MATH_LABEL, DOLLARS, HOSTILE_TERM):
         assert hostile in text, hostile
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     # The model id, a path from summary.json and a summary value are shown, escaped.
