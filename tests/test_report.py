@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from albert_audit import contract
 from albert_audit.errors import AuditError
 from albert_audit.report import charts
 from albert_audit.report.context import build_context, group_target_means, top_fills_table
@@ -37,9 +38,9 @@ XSS_CLOSE = "</script><script>alert(1)</script>"
 JINJA_LITERAL = "{{7*7}}"
 MATH_LABEL = r"$\undefinedmacro$"
 DOLLARS = "cost $5 vs $10"
+HOSTILE_TERM = "sceptic \"<script>alert(2)</script>"
 
-FINDINGS_COLUMNS = ["probe_set", "metric", "target", "group_a", "group_b", "n_units", "effect", "effect_unit",
-                    "ci_low", "ci_high", "p_value", "q_value", "significant", "direction", "method"]
+FINDINGS_COLUMNS = list(contract.FINDINGS.names)
 METHOD_GAP = "paired sign-flip permutation (exact, n={n}); BCa bootstrap 10000"
 
 
@@ -136,7 +137,7 @@ def make_fixture_run(folder: Path) -> Path:
                             f"The <group> wrote {XSS_IMG} as a [MASK].", f"The <group> is {JINJA_LITERAL} a [MASK].",
                             "The <group> {% raw %} was a [MASK]."]
     occupation_targets = ["nurse", "engineer", XSS_SCRIPT, MATH_LABEL, DOLLARS, JINJA_LITERAL]
-    religion_groups = {"christian": ["christian"], "muslim": ["muslim"], XSS_IMG: ["atheist"]}
+    religion_groups = {"christian": ["christian"], "muslim": ["muslim"], XSS_IMG: ["atheist", HOSTILE_TERM]}
     religion_templates = ["The <group> man was very [MASK].", "The <group> woman is [MASK].",
                           "My <group> neighbour seems [MASK]."]
     religion_targets = ["kind", "violent", "javascript:alert(1)"]
@@ -431,7 +432,7 @@ def test_untrusted_text_is_escaped_not_markup(report) -> None:
             assert not (value or "").strip().lower().startswith(("javascript:", "data:text/html")), (tag, name)
     text = "".join(collector.text)
     for hostile in (XSS_SCRIPT, XSS_IMG, XSS_CLOSE, JINJA_LITERAL, "{% raw %}", "<b>bold</b>",
-                    "javascript:alert(1)", MATH_LABEL, DOLLARS):
+                    "javascript:alert(1)", MATH_LABEL, DOLLARS, HOSTILE_TERM):
         assert hostile in text, hostile
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     # The model id, a path from summary.json and a summary value are shown, escaped.
@@ -488,14 +489,17 @@ def test_charts_draw_mathtext_looking_labels_literally(label: str) -> None:
         assert root.find("title").text == label
 
 
-def test_group_target_means_average_terms_then_templates() -> None:
-    items = pd.DataFrame({"item_id": [0, 1, 2, 3, 4, 5], "probe_set": "s", "template_id": [0, 0, 0, 1, 1, 1],
-                          "group": ["a", "a", "b", "a", "a", "b"]})
-    targets = pd.DataFrame({"item_id": [0, 1, 2, 3, 4, 5], "target": "t",
-                            "logprob": [-1.0, -3.0, -5.0, -4.0, -4.0, -float("inf")]})
+def test_group_target_means_are_the_study_unit_averaged_over_templates() -> None:
+    """Per template the group's mean over its terms (units.template_cells), then the mean over templates;
+    a template where any of the group's terms is not finite has no cell (it is not averaged over the rest)."""
+    items = pd.DataFrame({"item_id": range(9), "probe_set": "s", "template_id": [0, 0, 0, 1, 1, 1, 2, 2, 2],
+                          "group": ["a", "a", "b"] * 3})
+    logprob = [-1.0, -3.0, -5.0, -4.0, -4.0, -float("inf"), -2.0, -float("inf"), -6.0]
+    targets = pd.DataFrame({"item_id": range(9), "target": "t", "logprob": logprob, "prior_logprob": -1.0})
     means = group_target_means(items, targets, "s")
-    assert means.loc["t", "a"] == pytest.approx(((-1 - 3) / 2 + (-4 - 4) / 2) / 2)
-    assert means.loc["t", "b"] == pytest.approx(-5.0)  # the -inf item is left out
+    assert list(means.columns) == ["a", "b"] and list(means.index) == ["t"]
+    assert means.loc["t", "a"] == pytest.approx(((-1 - 3) / 2 + (-4 - 4) / 2) / 2)  # template 2 has a -inf term
+    assert means.loc["t", "b"] == pytest.approx((-5.0 - 6.0) / 2)  # template 1's -inf cell is left out
 
 
 def test_top_fills_average_over_the_groups_terms() -> None:

@@ -1,5 +1,6 @@
-"""The report in a real browser: headless Chromium (Debian's ``chromium``) opens report.html offline, runs
-its inline script without a console message, draws every chart, and a screenshot is not blank."""
+"""The reports in a real browser: headless Chromium (Debian's ``chromium``) opens report.html offline, runs
+its inline script without a console message, draws every chart, and a screenshot is not blank; compare.html
+opens without a console message and draws every chart."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from albert_audit.report.context import build_context
 from albert_audit.report.render import render_report
 from albert_audit.results import read_run
-from tests.test_report import make_fixture_run
+from tests.test_report import make_fixture_run, parse
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
@@ -102,3 +103,20 @@ def test_sort_script_orders_numbers_text_and_missing_values(tmp_path: Path) -> N
     assert _console_lines(result.stderr) == []
     # q ascending: -1.000 < 0.0004 ("< 0.001") < 0.2 (data-v of 0.500), "—" last; descending keeps "—" last.
     assert 'data-order="cdba,bdca,abcd"' in result.stdout
+
+
+def test_browser_opens_compare_html_without_console_messages(tmp_path: Path) -> None:
+    """compare.html runs no script: the browser draws every chart and reports nothing (no CSP violation)."""
+    from albert_audit.report.compare_context import build_compare_context
+    from albert_audit.report.compare_render import render_compare
+    from tests.compare_fixture import make_compare_folder
+
+    folder = make_compare_folder(tmp_path / "cmp")
+    path = render_compare(folder)
+    result = _chromium(tmp_path / "profile", "--dump-dom", path.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console_lines(result.stderr) == []
+    dom = result.stdout
+    assert dom.count("<svg") == build_compare_context(folder)["n_charts"] > 0
+    tags = {tag for tag, _ in parse(dom).elements}  # hostile names sit in attributes, where "<" stays raw
+    assert not tags & {"script", "img"}

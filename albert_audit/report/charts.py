@@ -1,4 +1,4 @@
-"""Charts of the report: plain numbers in, one inline SVG string out (matplotlib, no statistics here).
+"""Chart drawing of both reports: plain numbers in, one :class:`Chart` (inline SVG) out; no statistics here.
 
 Every function draws on a fresh :class:`matplotlib.figure.Figure` (no pyplot, so no global backend and no
 GUI) inside an ``rc_context`` that
@@ -6,22 +6,16 @@ GUI) inside an ``rc_context`` that
 * keeps text as SVG ``<text>`` (``svg.fonttype='none'``): small files, selectable and searchable labels;
 * turns mathtext off (``text.parse_math=False``): a label such as ``$\\undefined$`` taken from a probe file
   or a model's vocabulary is drawn literally instead of crashing ``savefig`` with a TeX error;
-* salts matplotlib's clip-path ids per chart, and :func:`svg_fragment` prefixes every id with the chart's
-  id, so several charts inlined in one HTML page never share an ``id``.
+* salts matplotlib's clip-path ids per chart; :func:`albert_audit.report.svg.svg_fragment` then prefixes
+  every id with the chart's id.
 
-matplotlib's SVG writer escapes ``<``, ``>`` and ``&`` in text, so probe text cannot become markup. The
-output is a bare ``<svg>`` element (no XML declaration, DOCTYPE, metadata or comments) with
-``role="img"``, an ``aria-labelledby`` pointing at a ``<title>`` that carries the alt text, and no fixed
-width so it scales with the page. Colours are the Okabe-Ito palette (safe for the common colour-vision
-deficiencies); significance is also shown by marker fill, never by colour alone.
+Colours are the Okabe-Ito palette (safe for the common colour-vision deficiencies); significance and change
+classes are also shown by marker fill or shape, never by colour alone.
 """
 
 from __future__ import annotations
 
-import html
-import io
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +24,13 @@ import matplotlib
 import matplotlib.colors
 import matplotlib.ticker
 import numpy as np
+from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
+
+from albert_audit.report.fmt import short
+from albert_audit.report.svg import svg_fragment
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -81,82 +79,16 @@ class Chart:
     chart_id: str
     svg: str
     alt: str
-    caption: str = ""
+
+    def as_context(self, caption: str = "") -> dict[str, Any]:
+        """The chart for a template: its SVG marked safe (built by :func:`svg_fragment`, whose text matplotlib
+        has escaped; never user text), its id, alt text and caption."""
+        return {"id": self.chart_id, "svg": Markup(self.svg), "alt": self.alt, "caption": caption}
 
 
 def _short(label: str, limit: int = _MAX_LABEL_CHARS) -> str:
     """Shorten a label for an axis (the full text stays in the tables)."""
-    label = " ".join(str(label).split())
-    return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
-_ATTR_NUMBERS_RE = re.compile(r'( (?:d|x|y|transform)=")([^"]*)"')
-_NUMBER_RE = re.compile(r"-?\d+\.\d{3,}")
-
-
-def _round_attr(match: re.Match[str]) -> str:
-    """Round coordinates to 2 decimals (1/100 pt: invisible) and drop line breaks inside path data."""
-    value = _NUMBER_RE.sub(lambda m: f"{float(m.group(0)):.2f}".rstrip("0").rstrip("."), match.group(2))
-    return match.group(1) + " ".join(value.split()) + '"'
-
-
-def _drop_bare_groups(svg: str) -> str:
-    """Remove ``<g>`` wrappers that carry no attribute (and their matching ``</g>``): pure nesting."""
-    out: list[str] = []
-    stack: list[bool] = []
-    last = 0
-    for match in re.finditer(r"<g>\n?|<g\s[^>]*>|</g>\n?", svg):
-        tag = match.group(0)
-        out.append(svg[last : match.start()])
-        last = match.end()
-        if tag.startswith("</g>"):
-            if not stack.pop():
-                out.append(tag)
-        elif tag.startswith("<g>"):
-            stack.append(True)
-        else:
-            stack.append(False)
-            out.append(tag)
-    out.append(svg[last:])
-    return "".join(out)
-
-
-def svg_fragment(fig: Figure, *, chart_id: str, alt: str) -> str:
-    """Save a figure as a bare, accessible ``<svg>`` element whose ids are all prefixed with chart_id."""
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", chart_id):
-        raise ValueError(f"chart_id must be a plain identifier, got {chart_id!r}")
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
-    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
-    svg = re.sub(r"<!--.*?-->\s*", "", svg, flags=re.S)
-    # matplotlib's global stroke style would leak into the whole HTML page; the report's CSS scopes it.
-    svg = re.sub(r"<defs>\s*<style[^>]*>.*?</style>\s*</defs>\s*", "", svg, flags=re.S)
-    # Fonts come from the page's CSS (one rule instead of a family list on every <text>).
-    svg = re.sub(r"font-family: [^;\"]*(; )?", "", svg)
-    svg = re.sub(r' transform="rotate\(-0 [^)]*\)"', "", svg)
-    svg = _ATTR_NUMBERS_RE.sub(_round_attr, svg)
-    svg = re.sub(r"\s*\n\s*", "\n", svg)
-    referenced = set(re.findall(r'url\(#([^)]+)\)', svg)) | set(re.findall(r'href="#([^"]+)"', svg))
-    svg = re.sub(r' id="([^"]+)"', lambda m: f' id="{chart_id}-{m.group(1)}"' if m.group(1) in referenced
-                 else "", svg)
-    svg = _drop_bare_groups(svg)
-    svg = re.sub(r'url\(#([^)]+)\)', rf"url(#{chart_id}-\1)", svg)
-    svg = re.sub(r'xlink:href="#([^"]+)"', rf'href="#{chart_id}-\1"', svg)
-    svg = re.sub(r'xlink:href="data:', 'href="data:', svg)
-    head_end = svg.index(">")
-    head = svg[:head_end]
-    view_box = re.search(r'viewBox="([^"]+)"', head)
-    width = float(view_box.group(1).split()[2]) if view_box else 600.0
-    title_id = f"{chart_id}-title"
-    new_head = (
-        f'<svg id="{chart_id}" class="chart" viewBox="{view_box.group(1) if view_box else "0 0 600 400"}" '
-        f'role="img" aria-labelledby="{title_id}" style="max-width:{width * 4 / 3:.0f}px" '
-        f'preserveAspectRatio="xMidYMid meet"'
-    )
-    title = f'<title id="{title_id}">{html.escape(alt, quote=True)}</title>'
-    return new_head + ">" + title + svg[head_end + 1 :].strip()
+    return short(" ".join(str(label).split()), limit)
 
 
 def _text_width_in(texts: Iterable[str], size_pt: float) -> float:
@@ -339,5 +271,58 @@ def heatmap(
         colourbar.set_ticks(np.linspace(-limit, limit, 5))
         colourbar.outline.set_visible(False)
         colourbar.ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2g"))
+        svg = svg_fragment(fig, chart_id=chart_id, alt=alt)
+    return Chart(chart_id=chart_id, svg=svg, alt=alt)
+
+
+#: Colour and marker of each change class in the effect scatter (Okabe-Ito; shape as well as colour).
+CHANGE_STYLE = {
+    "amplified": (OKABE_ITO["vermillion"], "^"),
+    "reduced": (OKABE_ITO["blue"], "v"),
+    "reversed": (OKABE_ITO["reddish_purple"], "D"),
+    "newly_significant": (OKABE_ITO["orange"], "s"),
+    "unchanged": (COLOUR_NS, "o"),
+}
+_OTHER_CHANGE_STYLE = (OKABE_ITO["black"], "X")
+
+
+def effect_scatter(base: Sequence[float], candidate: Sequence[float], changes: Sequence[str], *, chart_id: str,
+                   alt: str, xlabel: str, ylabel: str, title: str = "") -> Chart:
+    """Scatter of per-target effects, base (x) against candidate (y), with the y = x line and y = 0, x = 0.
+
+    Points above the diagonal (for positive effects) grew in the candidate. Colour and marker shape both
+    show the change class (legend in the order of :data:`CHANGE_STYLE`, then any other class), so the chart
+    reads without colour. Points with a non-finite coordinate are left out.
+    """
+    points = [(float(b), float(c), str(ch)) for b, c, ch in zip(base, candidate, changes, strict=True)
+              if math.isfinite(float(b)) and math.isfinite(float(c))]
+    with matplotlib.rc_context({**CHART_RC, "svg.hashsalt": chart_id}):
+        fig = Figure(figsize=(5.6, 4.6), layout="constrained")
+        ax = fig.add_subplot()
+        values = [v for p in points for v in p[:2]] or [0.0]
+        lo, hi = min(min(values), 0.0), max(max(values), 0.0)
+        pad = 0.06 * (hi - lo or 1.0)
+        lo, hi = lo - pad, hi + pad
+        ax.plot([lo, hi], [lo, hi], color="#444444", linewidth=0.9, linestyle="--", label="y = x (no change)")
+        ax.axhline(0.0, color="#bbbbbb", linewidth=0.6)
+        ax.axvline(0.0, color="#bbbbbb", linewidth=0.6)
+        for change in dict.fromkeys([*CHANGE_STYLE, *(ch for _, _, ch in points)]):
+            chosen = [(b, c) for b, c, ch in points if ch == change]
+            if not chosen:
+                continue
+            colour, marker = CHANGE_STYLE.get(change, _OTHER_CHANGE_STYLE)
+            ax.plot([b for b, _ in chosen], [c for _, c in chosen], marker=marker, linestyle="none",
+                    markersize=5, color=colour, markerfacecolor=colour if change != "unchanged" else "white",
+                    markeredgewidth=1.0, label=f"{change.replace('_', ' ')} ({len(chosen)})")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(color="#eeeeee", linewidth=0.6)
+        ax.set_axisbelow(True)
+        if title:
+            ax.set_title(title, loc="left")
+        fig.legend(loc="outside right center", frameon=False)
         svg = svg_fragment(fig, chart_id=chart_id, alt=alt)
     return Chart(chart_id=chart_id, svg=svg, alt=alt)

@@ -11,11 +11,11 @@ from typing import Any
 
 import jinja2
 
+from albert_audit.contract import COMPARE_REPORT_FILE
 from albert_audit.report.render import make_environment
 from albert_audit.results import write_text
 
 COMPARE_TEMPLATE = "compare.html.j2"
-COMPARE_REPORT_FILE = "compare.html"
 
 
 def render_compare_html(context: dict[str, Any], *, env: jinja2.Environment | None = None) -> str:

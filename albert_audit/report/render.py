@@ -18,8 +18,9 @@ from typing import Any
 
 import jinja2
 
+from albert_audit.contract import REPORT_FILE
 from albert_audit.library import shipped_templates_dir
-from albert_audit.results import REPORT_FILE, read_run, write_text
+from albert_audit.results import read_run, write_text
 
 BASE_TEMPLATE = "base.html.j2"
 SCRIPT_TEMPLATE = "_sortable.js.j2"

@@ -1,0 +1,81 @@
+"""Plain-language sentences of report.html: which significant findings get one, and how each reads."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from albert_audit import registry
+from albert_audit.report import fmt
+
+TOP_FINDINGS_PER_SET = 3
+#: Which significant rows make the plain-language top findings first (lower is preferred).
+_SENTENCE_PRIORITY = {"logprob_gap": 0, "association_gap": 1, "fill_divergence": 2, "disco": 3, "omnibus": 4}
+
+
+def finding_sentence(row: pd.Series | dict[str, Any], *, alpha: float = 0.05) -> str:
+    """One plain-language sentence for a (typed) findings row.
+
+    For ``logprob_gap`` the effect is a log-probability difference in nats, so exp(effect) is the ratio of
+    probabilities: "'nurse' is 8.2x more likely after female terms than after male terms (95% CI 5.1–12.0,
+    q < 0.001)". The sentence always names the higher group first (a negative effect swaps the groups and
+    the CI bounds). The interval's level is 1 - alpha.
+    """
+    metric, target = row["metric"], row["target"]
+    a, b, effect = row["group_a"], row["group_b"], fmt.as_float(row["effect"])
+    low, high = fmt.as_float(row["ci_low"]), fmt.as_float(row["ci_high"])
+    level = fmt.ci_label(alpha)
+    q = fmt.q_phrase(row["q_value"])
+    if metric in ("logprob_gap", "association_gap") and math.isfinite(effect):
+        if effect >= 0:
+            higher, lower, ratio, r_low, r_high = a, b, math.exp(effect), math.exp(low), math.exp(high)
+        else:
+            higher, lower, ratio, r_low, r_high = b, a, math.exp(-effect), math.exp(-high), math.exp(-low)
+        ci = (f"{level} {fmt.ratio(r_low)}–{fmt.ratio(r_high)}"
+              if math.isfinite(low) and math.isfinite(high) else f"{level} not available")
+        if metric == "logprob_gap":
+            return (f"'{target}' is {fmt.ratio(ratio)}x more likely after {higher} terms than after "
+                    f"{lower} terms ({ci}, {q})")
+        return (f"Relative to its prior, '{target}' is {fmt.ratio(ratio)}x more strongly associated with "
+                f"{higher} terms than with {lower} terms ({ci}, {q})")
+    unit = f" {row['effect_unit']}" if row["effect_unit"] else ""
+    ci = f"{level} {fmt.ci(low, high)}"
+    if metric == "fill_divergence":
+        where = f" for '{target}'" if target else ""
+        return (f"The top fills{where} after {a} terms and after {b} terms differ: Jensen-Shannon divergence "
+                f"{fmt.number(effect, 3)}{unit} ({ci}, {q})")
+    if metric == "disco":
+        return (f"On average {fmt.number(effect)}{unit} of the top-3 fills per template depend on whether "
+                f"the sentence names {a} or {b} terms (DisCo-style count, {ci}, {q})")
+    if metric == "omnibus":
+        if target:
+            return f"The association of '{target}' differs across the groups (omnibus test, {q})"
+        return f"The scores differ across the groups (omnibus test, {q})"
+    subject = f"'{target}', " if target else ""
+    return f"{registry.label(metric)}: {subject}{a} vs {b}: {fmt.number(effect)}{unit} ({ci}, {q})"
+
+
+def top_findings(rows: pd.DataFrame, *, limit: int = TOP_FINDINGS_PER_SET) -> list[pd.Series]:
+    """The significant rows worth a sentence: log-prob gaps first, then by q, then by |effect|; one per target."""
+    candidates = rows[rows["significant"] & rows["metric"].isin(_SENTENCE_PRIORITY)
+                      & (fmt.finite_mask(rows["effect"]) | (rows["metric"] == "omnibus"))].copy()
+    if candidates.empty:
+        return []
+    candidates["_priority"] = candidates["metric"].map(_SENTENCE_PRIORITY)
+    candidates["_q"] = candidates["q_value"].fillna(1.0)
+    candidates["_size"] = -candidates["effect"].abs().fillna(0.0)
+    candidates = candidates.sort_values(["_priority", "_q", "_size"], kind="mergesort")
+    chosen: list[pd.Series] = []
+    seen: set[tuple[str, ...]] = set()
+    for _, row in candidates.iterrows():
+        # One sentence per target; set-level rows (no target) once per metric and pair.
+        key = (row["target"],) if row["target"] else (row["metric"], row["group_a"], row["group_b"])
+        if key in seen:
+            continue
+        seen.add(key)
+        chosen.append(row)
+        if len(chosen) == limit:
+            break
+    return chosen
