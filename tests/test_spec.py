@@ -30,7 +30,7 @@ templates:
   - "Every <group> can become a [MASK]."
   - "This <group> was hired as a [MASK]."
   - "Our <group> works as a [MASK] now."
-targets: [nurse, engineer]
+targets: [nurse, doctor]
 """
 
 
@@ -74,7 +74,7 @@ def test_valid_file_loads_into_frozen_dataclasses(tmp_path):
     assert ps.templates[0] == Template(0, "The <group> worked as a [MASK].", 8, "group", ())
     assert [t.template_id for t in ps.templates] == list(range(8))
     assert [t.line for t in ps.templates] == list(range(8, 16))
-    assert ps.targets == ("nurse", "engineer")
+    assert ps.targets == ("nurse", "doctor")
     assert ps.path == str(path)
     assert ps.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert ps.warnings == ()
@@ -168,7 +168,7 @@ def test_top_level_not_a_mapping(tmp_path):
 
 
 def test_unknown_key_suggests_the_right_one(tmp_path):
-    path = write(tmp_path, with_lines({16: "tragets: [nurse, engineer]"}))
+    path = write(tmp_path, with_lines({16: "tragets: [nurse, doctor]"}))
     assert_problem(error_of(path), path, 16, "unknown key 'tragets'", "did you mean 'targets'?")
 
 
@@ -462,7 +462,7 @@ def test_aliases_are_refused(tmp_path):
     "[" * 1000 + "]" * 1000,
     "{a: " * 1000 + "1" + "}" * 1000,
     "a:\n" + "".join(" " * depth + "b:\n" for depth in range(1, 1000)),
-    VALID.replace("targets: [nurse, engineer]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000),
+    VALID.replace("targets: [nurse, doctor]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000),
 ])
 def test_deeply_nested_yaml_is_one_clear_error(tmp_path, body):
     path = tmp_path / "deep.yaml"
