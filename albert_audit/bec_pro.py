@@ -118,14 +118,16 @@ def bec_pro_probe_sets(
         references = tuple(refs)
     persons = table[["person", "gender"]].drop_duplicates()
     kin = tuple(p for p in persons["person"] if p not in _KINDS["pronoun"] + _KINDS["this"])
-    kinds = {"pronoun": ("[MASK]", _KINDS["pronoun"]), "this": ("This [MASK]", _KINDS["this"]),
-             "my": ("My [MASK]", kin)}
     gender = dict(zip(persons["person"], persons["gender"], strict=True))
+    kinds = {"pronoun": ("[MASK]", tuple(p for p in _KINDS["pronoun"] if p in gender)),
+             "this": ("This [MASK]", tuple(p for p in _KINDS["this"] if p in gender)), "my": ("My [MASK]", kin)}
     wrong = int((~table["article_agrees"]).sum())
     warnings = (f"{path}: BEC-Pro's sentences put 'a' before a vowel-initial profession in {wrong} rows; these "
                 "probe sets write a(n) instead",) if wrong else ()
     sets = []
     for kind, (subject, words) in kinds.items():
+        if not words:
+            continue
         sets.append(ProbeSet(
             name=f"bec_pro_{kind}", description=f"BEC-Pro person words ({kind}) masked before professions",
             category="gender", source=SOURCE, groups=groups, templates=_templates(table, subject),
