@@ -70,3 +70,15 @@ def test_tokenizer_warnings_combines_both(tmp_path, tokenize):
     ps = probe(tmp_path, "f: [woman, asexual]\nm: [man, boy]", pair=True)
     warnings = tokenizer_warnings(ps, tokenize=tokenize)
     assert any("counterpart terms" in w for w in warnings) and any("function word" in w for w in warnings)
+
+
+@pytest.mark.parametrize(("pieces", "expected"), [
+    (["▁a", "sexual"], "a"),        # albert-large-v2's split
+    (["Ġthe", "ater"], "the"),      # byte-level BPE word start
+    (["an", "##archist"], "an"),    # WordPiece
+    (["▁as", "exual"], "as"),
+    (["▁bi", "sexual"], None),
+    (["▁", "a"], None),             # a lone word-start marker is not a piece of the word
+])
+def test_first_piece_function_word_on_fixed_splits(pieces, expected):
+    assert first_piece_function_word("w", lambda word: pieces) == expected
