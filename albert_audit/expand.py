@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pandas as pd
 
+from albert_audit.articles import ARTICLE_SLOT, indefinite_article
 from albert_audit.spec import MASK_PLACEHOLDER, ProbeSet, Template
 
 ITEM_COLUMNS = (
@@ -39,6 +40,16 @@ def _fills(probe_set: ProbeSet, template: Template) -> Iterator[tuple[str, str, 
             yield group.name, term, 0
 
 
+def _resolve_article(before: str, term: str) -> str:
+    """Replace a trailing ``a(n) `` / ``A(n) `` (right before the slot) with the article ``term`` takes."""
+    for written in (ARTICLE_SLOT, ARTICLE_SLOT.capitalize()):
+        if before.endswith(written + " "):
+            article = indefinite_article(term)
+            article = article.capitalize() if written[0].isupper() else article
+            return before[: -len(written) - 1] + article + " "
+    return before
+
+
 def expand_items(
     probe_sets: Sequence[ProbeSet],
     *,
@@ -48,7 +59,8 @@ def expand_items(
     """Expand probe sets into the items table, ordered by probe set, template, group and term.
 
     ``text`` is the template with its slot filled (the term's first letter capitalised when the slot starts
-    the template) and ``[MASK]`` replaced by ``mask_token``. ``prior_text`` is the same sentence with the
+    the template; ``a(n)`` before the slot resolved to the article the term takes) and ``[MASK]`` replaced by
+    ``mask_token``. ``prior_text`` is the same sentence with the
     term replaced by one ``mask_token`` per tokenizer piece, as counted by
     ``count_term_pieces(term_as_shown, text_before_term)`` (the text before the term as the model sees it);
     without a counter every term counts as one piece. For a template without a slot ``prior_text == text``.
@@ -77,8 +89,9 @@ def expand_items(
                     text = prior_text = before
                 else:
                     shown = term[:1].upper() + term[1:] if not before else term
-                    text = before + shown + after
-                    prior_text = before + " ".join([mask_token] * pieces(shown, before)) + after
+                    lead = _resolve_article(before, term)
+                    text = lead + shown + after
+                    prior_text = lead + " ".join([mask_token] * pieces(shown, lead)) + after
                 rows["item_id"].append(len(rows["item_id"]))
                 rows["probe_set"].append(probe_set.name)
                 rows["template_id"].append(template.template_id)

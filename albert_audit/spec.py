@@ -36,11 +36,29 @@ KNOWN_KEYS = (
     "category",
     "source",
     "groups",
+    "groups_from",
     "templates",
     "targets",
+    "targets_from",
     "pair_terms_by_position",
+    "reference",
+    "polysemous",
 )
 REQUIRED_KEYS = ("name", "description", "category", "templates")
+LEXICON_KEYS = ("schema_version", "lexicon", "description", "source", "licence", "groups", "reference", "polysemous")
+LEXICON_REQUIRED_KEYS = ("lexicon", "description", "source", "licence", "groups")
+LEXICON_FOLDER = "lexicons"
+"""Lexicons are looked up in ``<folder of the probe file>/lexicons/NAME.yaml``, then in the shipped library's."""
+
+TEMPLATE_TAGS = ("neutral", "stereotype_eliciting")
+"""Tags of templates (``templates:`` as a mapping tag -> list); a plain list is all ``neutral``."""
+DEFINITIONAL = "definitional"
+"""Target category of words that carry the group in their meaning (waitress, actress, handsome): positive
+controls, kept out of bias scores."""
+CONVENTIONAL_TARGET_CATEGORIES = (
+    "positive", "negative", "stereotype_linked", "occupation", DEFINITIONAL, "female", "male"
+)
+REFERENCE_KEYS = ("name", "source", "licence", "measure", "keyed_by", "values")
 
 _NAME_RE = re.compile(r"[a-z0-9_]+")
 _SLOT_RE = re.compile(r"<([^<>\n]*)>")
@@ -53,6 +71,9 @@ _HYPHENS = r"\-\u2010\u2011"  # for a regex character class: hyphen-minus, hyphe
 _GLUED_AFTER_RE = re.compile(rf"\[MASK\](?=[\w'’{_HYPHENS}])")
 _GLUED_BEFORE_RE = re.compile(r"(?<=[^\W_])\[MASK\]")
 _GLUED_HYPHEN_BEFORE_RE = re.compile(rf"(?<=[{_HYPHENS}])\[MASK\]")
+_ARTICLE_SLOT_RE = re.compile(r"(?<![\w])[Aa]\(n\)")
+_ARTICLE_BEFORE_SLOT_RE = re.compile(r"(?<![\w(])([Aa]n?) +<")
+_ARTICLE_BEFORE_MASK_RE = re.compile(r"(?<![\w(])([Aa]n?) +\[MASK\]")
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _BOOL, _NULL, _FLOAT = (_TAG + t for t in ("str", "int", "bool", "null", "float"))
@@ -82,6 +103,7 @@ class Template:
     line: int
     slot: str | None
     alternatives: tuple[str, ...] = ()
+    tag: str = "neutral"
 
     def split_at_slot(self) -> tuple[str, str]:
         """Return the text before and after the slot (``(text, "")`` for a template without a slot)."""
@@ -91,6 +113,23 @@ class Template:
         if match is None:  # pragma: no cover - guaranteed by validation
             raise ValueError(f"template {self.text!r} has no slot")
         return self.text[: match.start()], self.text[match.end() :]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Reference statistics for the words of a probe set: ``values`` maps a target (``keyed_by="target"``) or
+    a group term (``keyed_by="term"``) to a share in (0, 1), e.g. the share of women in an occupation."""
+
+    name: str
+    source: str
+    licence: str
+    measure: str
+    keyed_by: str
+    values: tuple[tuple[str, float], ...]
+
+    def as_dict(self) -> dict[str, float]:
+        """The values as a dict (word -> share)."""
+        return dict(self.values)
 
 
 @dataclass(frozen=True)
@@ -109,11 +148,59 @@ class ProbeSet:
     sha256: str
     schema_version: int
     warnings: tuple[str, ...]
+    target_categories: tuple[tuple[str, str], ...] = ()
+    references: tuple[Reference, ...] = ()
+    polysemous: tuple[tuple[str, str], ...] = ()
+    lexicons: tuple[tuple[str, str], ...] = ()
+    """(lexicon name, its source line) for every lexicon the set draws groups or targets from."""
 
     @property
     def group_names(self) -> tuple[str, ...]:
         """The group names in file order."""
         return tuple(g.name for g in self.groups)
+
+    def target_category(self, target: str) -> str:
+        """The category a target is listed under ("" when ``targets:`` is a plain list)."""
+        return dict(self.target_categories).get(target, "")
+
+    def bias_targets(self) -> tuple[str, ...]:
+        """The targets that enter bias scores: all but the ``definitional`` ones (positive controls)."""
+        return tuple(t for t in self.targets if self.target_category(t) != DEFINITIONAL)
+
+    def control_targets(self) -> tuple[str, ...]:
+        """The ``definitional`` targets: words whose meaning carries the group, expected to differ."""
+        return tuple(t for t in self.targets if self.target_category(t) == DEFINITIONAL)
+
+    def template_tags(self) -> dict[int, str]:
+        """template_id -> tag (``neutral`` or ``stereotype_eliciting``)."""
+        return {t.template_id: t.tag for t in self.templates}
+
+    def reference(self, name: str = "") -> Reference | None:
+        """The reference named ``name`` (the first one when ``name`` is empty), or None."""
+        for ref in self.references:
+            if not name or ref.name == name:
+                return ref
+        return None
+
+    def target_rows(self) -> list[dict[str, object]]:
+        """One dict per target: probe_set, target, category, control (definitional), polysemous (the other
+        sense or ""), and ``reference_<name>`` shares of the target-keyed references (NaN when absent)."""
+        other_sense = dict(self.polysemous)
+        refs = [r for r in self.references if r.keyed_by == "target"]
+        rows: list[dict[str, object]] = []
+        for target in self.targets:
+            category = self.target_category(target)
+            row: dict[str, object] = {"probe_set": self.name, "target": target, "category": category,
+                                      "control": category == DEFINITIONAL, "polysemous": other_sense.get(target, "")}
+            for ref in refs:
+                row[f"reference_{ref.name or 'share'}"] = ref.as_dict().get(target, float("nan"))
+            rows.append(row)
+        return rows
+
+    def template_rows(self) -> list[dict[str, object]]:
+        """One dict per template: probe_set, template_id, template, tag."""
+        return [{"probe_set": self.name, "template_id": t.template_id, "template": t.text, "tag": t.tag}
+                for t in self.templates]
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -165,6 +252,7 @@ class _Problems:
         self.path = path
         self.errors: list[tuple[int, str]] = []
         self.warnings: list[tuple[int, str]] = []
+        self.foreign: list[str] = []  # problems of another file (a lexicon), already formatted
 
     def error(self, node_or_line: yaml.Node | int, message: str) -> None:
         line = node_or_line if isinstance(node_or_line, int) else _line(node_or_line)
@@ -178,8 +266,8 @@ class _Problems:
         return [f"{self.path}:{line}: {msg}" for line, msg in sorted(items, key=lambda x: x[0])]
 
     def raise_if_any(self) -> None:
-        if self.errors:
-            raise AuditError("\n".join(self.format(self.errors)))
+        if self.errors or self.foreign:
+            raise AuditError("\n".join(self.format(self.errors) + self.foreign))
 
     def text(self, node: yaml.Node, what: str) -> str | None:
         """The string value of ``node``, or None after recording a type error."""
@@ -353,6 +441,20 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
             "one; rephrase so that the mask stands alone between spaces"
         )
 
+    for article in _ARTICLE_SLOT_RE.finditer(text):
+        rest_after = text[article.end() :]
+        if rest_after.startswith(" " + MASK_PLACEHOLDER):
+            problems.append(
+                f"'{article.group(0)} {MASK_PLACEHOLDER}': no article can agree with every target scored at the "
+                "mask; rephrase so that no article precedes the mask (e.g. 'as the new [MASK]', 'as a trained "
+                "[MASK]') or put the word with its article in the slot (see docs/probe_library.md)"
+            )
+        elif not rest_after.startswith(" <"):
+            problems.append(
+                f"'{article.group(0)}' must stand right before the slot ('a(n) <group>'): it is resolved to 'a' "
+                "or 'an' for the term filled in there"
+            )
+
     ignored = {m.span() for m in _MISSPELT_MASK_RE.finditer(text)} | {
         m.span() for m in _SPECIAL_TOKEN_RE.finditer(text)
     }
@@ -486,11 +588,36 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
         else:
             problems.error(node, f"pair_terms_by_position must be true or false, found {_describe(node)}")
 
-    groups = _build_groups(fields.get("groups"), problems)
+    probe_dir = Path(path).parent
+    used: list[Lexicon] = []
+    references: list[Reference] = []
+    for plain, from_key in (("groups", "groups_from"), ("targets", "targets_from")):
+        if plain in fields and from_key in fields:
+            problems.error(fields[from_key][0], f"give either {plain} or {from_key}, not both")
+    if "groups_from" in fields:
+        key_node = fields["groups_from"][0]
+        lexicons = _use_lexicons(fields["groups_from"], probe_dir, problems)
+        used += lexicons
+        groups = _groups_from_lexicons(lexicons, key_node, problems)
+        references += [_rekey(r, "term") for lex in lexicons for r in lex.references]
+    else:
+        groups = _build_groups(fields.get("groups"), problems)
     templates, derived = _build_templates(fields.get("templates"), groups, problems)
     if derived is not None:
         groups = derived
-    targets = _build_targets(fields.get("targets"), problems)
+    if "targets_from" in fields:
+        key_node = fields["targets_from"][0]
+        lexicons = _use_lexicons(fields["targets_from"], probe_dir, problems)
+        used += lexicons
+        targets, categories = _targets_from_lexicons(lexicons, key_node, problems)
+        references += [_rekey(r, "target") for lex in lexicons for r in lex.references]
+    else:
+        targets, categories = _build_targets(fields.get("targets"), problems)
+    terms = [t for g, _ in groups for t in g.terms] + [a for t in templates for a in t.alternatives]
+    references += _build_references(fields.get("reference"), problems, {"target": targets, "term": terms})
+    polysemous = {w: sense for lex in used for w, sense in lex.polysemous}
+    polysemous.update(_build_polysemous(fields.get("polysemous"), problems, list(dict.fromkeys(terms + list(targets)))))
+    _check_articles(templates, [t for g, _ in groups for t in g.terms], targets, problems)
 
     if groups:
         _warn_shared_terms(groups, problems)
@@ -519,8 +646,10 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
         if groups and not slotted and "groups" in fields:
             problems.warn(fields["groups"][0], "groups are declared but no template has a slot")
 
-    if problems.errors:
+    if problems.errors or problems.foreign:
         return None
+    if used:  # the set's identity covers the lexicons it draws from
+        sha256 = hashlib.sha256((sha256 + "".join(lex.sha256 for lex in used)).encode()).hexdigest()
     return ProbeSet(
         name=name,
         description=description,
@@ -534,7 +663,42 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
         sha256=sha256,
         schema_version=schema_version,
         warnings=tuple(problems.format(problems.warnings)),
+        target_categories=tuple((t, categories.get(t, "")) for t in targets if categories.get(t, "")),
+        references=tuple(references),
+        polysemous=tuple((w, polysemous[w]) for w in polysemous if w in set(terms) | set(targets)),
+        lexicons=tuple(dict.fromkeys((lex.name, lex.source) for lex in used)),
     )
+
+
+def _rekey(ref: Reference, keyed_by: str) -> Reference:
+    return Reference(ref.name, ref.source, ref.licence, ref.measure, keyed_by, ref.values)
+
+
+def _groups_from_lexicons(lexicons: list[Lexicon], key_node: yaml.Node, problems: _Problems) -> _GroupLines:
+    line = _line(key_node)
+    groups: _GroupLines = []
+    for name, words in _merge_lexicon_groups(lexicons, key_node, problems):
+        dups = sorted({w for w in words if words.count(w) > 1})
+        if dups:
+            problems.error(key_node, f"group '{name}' gets {', '.join(map(repr, dups))} twice from the lexicons")
+        groups.append((Group(name, tuple(dict.fromkeys(words))), {w: line for w in words}))
+    return groups
+
+
+def _targets_from_lexicons(
+    lexicons: list[Lexicon], key_node: yaml.Node, problems: _Problems
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Every word of the lexicons' groups becomes a target whose category is its group's name."""
+    categories: dict[str, str] = {}
+    for name, words in _merge_lexicon_groups(lexicons, key_node, problems):
+        for word in words:
+            if any(ch.isspace() for ch in word):
+                problems.error(key_node, f"target {word!r} (from the lexicons) must be a single word")
+            elif word in categories:
+                problems.error(key_node, f"target {word!r} comes twice from the lexicons")
+            else:
+                categories[word] = name
+    return tuple(categories), categories
 
 
 # (group, {term: line}) so later checks can point at the term's line.
@@ -595,14 +759,15 @@ def _build_templates(
     if entry is None:
         return [], None
     key_node, node = entry
-    if not isinstance(node, yaml.SequenceNode):
+    tagged = _tagged_lists(node, key_node, problems, "templates", TEMPLATE_TAGS, strict_names=True)
+    if tagged is None:
         hint = '; write it as a list: templates: ["..."]' if _is_str(node) else ""
         problems.error(
             node if node.tag != _NULL else key_node,
-            f"templates must be a list of strings, found {_describe(node)}{hint}",
+            f"templates must be a list of strings (or a mapping tag -> list), found {_describe(node)}{hint}",
         )
         return [], None
-    if not node.value:
+    if not any(items for _, items in tagged):
         problems.error(node, "templates is empty; give at least one template")
         return [], None
 
@@ -612,7 +777,7 @@ def _build_templates(
     # Without declared groups, the first inline template names the groups; later ones add their terms.
     derived: list[tuple[str, dict[str, int]]] | None = None
     derived_from = 0
-    for tnode in node.value:
+    for tag, tnode in ((tag, t) for tag, items in tagged for t in items):
         text = problems.word(tnode, "template")
         if text is None:
             continue
@@ -651,27 +816,68 @@ def _build_templates(
                 else:
                     for (_, terms), alt in zip(derived, alternatives, strict=True):
                         terms.setdefault(alt, line)
-        templates.append(Template(len(templates), text, line, slot, alternatives))
+        templates.append(Template(len(templates), text, line, slot, alternatives, tag or TEMPLATE_TAGS[0]))
     derived_groups = None
     if derived is not None:
         derived_groups = [(Group(gname, tuple(terms)), terms) for gname, terms in derived]
     return templates, derived_groups
 
 
-def _build_targets(entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problems) -> tuple[str, ...]:
+def _tagged_lists(
+    node: yaml.Node, key_node: yaml.Node, problems: _Problems, what: str, names: Sequence[str], *, strict_names: bool
+) -> list[tuple[str, list[yaml.Node]]] | None:
+    """A list (one untagged entry ``("", items)``) or a mapping name -> list; None when it is neither.
+
+    With ``strict_names`` a mapping key must be one of ``names``; otherwise any ``[a-z0-9_]+`` name is allowed
+    and a near-miss of one of ``names`` is an error (a typo would silently make a new category).
+    """
+    if isinstance(node, yaml.SequenceNode):
+        return [("", list(node.value))]
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    out: list[tuple[str, list[yaml.Node]]] = []
+    for knode, vnode in node.value:
+        name = problems.word(knode, f"a {what} tag")
+        if name is None:
+            continue
+        if strict_names and name not in names:
+            problems.error(knode, f"unknown {what} tag '{name}'{_suggest(name, names)}; known: {', '.join(names)}")
+            continue
+        if not strict_names:
+            close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.75)
+            if not _NAME_RE.fullmatch(name):
+                problems.error(knode, f"{what} category {name!r} must match [a-z0-9_]+")
+                continue
+            if close and close[0] != name:
+                problems.error(knode, f"{what} category '{name}' looks like a typo of '{close[0]}'")
+                continue
+        if not isinstance(vnode, yaml.SequenceNode):
+            problems.error(vnode if vnode.tag != _NULL else knode,
+                           f"{what} under '{name}' must be a list, found {_describe(vnode)}")
+            continue
+        out.append((name, list(vnode.value)))
+    return out
+
+
+def _build_targets(
+    entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problems
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The targets (file order) and target -> category (empty categories for a plain list)."""
     if entry is None:
-        return ()
+        return (), {}
     key_node, node = entry
-    if not isinstance(node, yaml.SequenceNode):
+    tagged = _tagged_lists(node, key_node, problems, "targets", CONVENTIONAL_TARGET_CATEGORIES, strict_names=False)
+    if tagged is None:
         problems.error(
             node if node.tag != _NULL else key_node,
-            f"targets must be a list of words, found {_describe(node)}"
+            f"targets must be a list of words (or a mapping category -> list), found {_describe(node)}"
             + ("; remove the key for no targets" if node.tag == _NULL else ""),
         )
-        return ()
+        return (), {}
     targets: dict[str, int] = {}
+    categories: dict[str, str] = {}
     lowered: dict[str, str] = {}
-    for tnode in node.value:
+    for category, tnode in ((c, t) for c, items in tagged for t in items):
         target = _check_term(problems, tnode, "target")
         if target is None:
             continue
@@ -682,6 +888,7 @@ def _build_targets(entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problem
             problems.error(tnode, f"target {target!r} is listed twice (first at line {targets[target]})")
             continue
         targets[target] = _line(tnode)
+        categories[target] = category
         low = target.lower()
         if low in lowered:
             problems.warn(
@@ -691,7 +898,7 @@ def _build_targets(entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problem
             )
         else:
             lowered[low] = target
-    return tuple(targets)
+    return tuple(targets), categories
 
 
 def _warn_shared_terms(groups: _GroupLines, problems: _Problems) -> None:
@@ -706,6 +913,262 @@ def _warn_shared_terms(groups: _GroupLines, problems: _Problems) -> None:
                 )
             else:
                 owner.setdefault(term, group.name)
+
+
+def _build_references(
+    entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problems, known: dict[str, Sequence[str]],
+    *, lexicon: bool = False,
+) -> list[Reference]:
+    """``reference:`` (a mapping, or a list of mappings each with a ``name``) -> validated references.
+
+    ``known`` maps ``keyed_by`` ("target", "term") to the words a reference may give values for. In a lexicon
+    the values are keyed by the lexicon's own words (``keyed_by`` is not written; it is set where it is used).
+    """
+    if entry is None:
+        return []
+    key_node, node = entry
+    if isinstance(node, yaml.MappingNode):
+        nodes, listed = [node], False
+    elif isinstance(node, yaml.SequenceNode) and node.value:
+        nodes, listed = list(node.value), True
+    else:
+        problems.error(node if node.tag != _NULL else key_node,
+                       f"reference must be a mapping (source:, measure:, values:) or a list of them, "
+                       f"found {_describe(node)}")
+        return []
+    refs: list[Reference] = []
+    names: set[str] = set()
+    allowed = tuple(k for k in REFERENCE_KEYS if not (lexicon and k == "keyed_by"))
+    for rnode in nodes:
+        if not isinstance(rnode, yaml.MappingNode):
+            problems.error(rnode, "a reference must be a mapping (source:, measure:, values:), "
+                                  f"found {_describe(rnode)}")
+            continue
+        fields: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for k, v in rnode.value:
+            if not _is_str(k) or k.value not in allowed:
+                shown = k.value if isinstance(k, yaml.ScalarNode) else "?"
+                problems.error(k, f"unknown reference key '{shown}'{_suggest(str(shown), allowed)}; "
+                                  f"known keys: {', '.join(allowed)}")
+                continue
+            fields.setdefault(k.value, (k, v))
+        required = ("source", "measure", "values") + (("name",) if listed else ())
+        missing = [r for r in required if r not in fields]
+        for r in missing:
+            problems.error(rnode, f"reference is missing '{r}'" + (" (several references need names)"
+                                                                  if r == "name" else ""))
+        text = {k: (problems.word(fields[k][1], f"reference {k}") or "") if k in fields else ""
+                for k in ("name", "source", "licence", "measure", "keyed_by")}
+        if text["name"] and not _NAME_RE.fullmatch(text["name"]):
+            problems.error(fields["name"][1], f"reference name {text['name']!r} must match [a-z0-9_]+")
+        if text["name"] in names:
+            problems.error(fields["name"][1], f"reference name '{text['name']}' is used twice")
+        names.add(text["name"])
+        keyed_by = "word" if lexicon else (text["keyed_by"] or "target")
+        if not lexicon and keyed_by not in known:
+            problems.error(fields["keyed_by"][1], f"reference keyed_by must be 'target' or 'term', found {keyed_by!r}")
+            continue
+        values: dict[str, float] = {}
+        if "values" in fields:
+            vnode = fields["values"][1]
+            if not isinstance(vnode, yaml.MappingNode) or not vnode.value:
+                problems.error(vnode, f"reference values must be a mapping word -> share, found {_describe(vnode)}")
+            else:
+                words = known.get(keyed_by, ())
+                for wnode, num in vnode.value:
+                    word = problems.word(wnode, "a reference word")
+                    if word is None:
+                        continue
+                    if word not in words:
+                        kind = "word of the lexicon" if lexicon else f"{keyed_by} of the probe set"
+                        problems.error(wnode, f"reference value for {word!r}, which is not a {kind}"
+                                              f"{_suggest(word, words)}")
+                        continue
+                    if word in values:
+                        problems.error(wnode, f"reference value for {word!r} is given twice")
+                        continue
+                    if not (isinstance(num, yaml.ScalarNode) and num.tag in (_INT, _FLOAT)):
+                        problems.error(num, f"reference share of {word!r} must be a number, found {_describe(num)}")
+                        continue
+                    share = float(num.value)
+                    if not 0.0 < share < 1.0:
+                        problems.error(num, f"reference share of {word!r} is {num.value}; shares lie strictly "
+                                            "between 0 and 1 (write 0.42 for 42 %)")
+                        continue
+                    values[word] = share
+        if not missing and values:
+            refs.append(Reference(text["name"], text["source"], text["licence"], text["measure"], keyed_by,
+                                  tuple(values.items())))
+    return refs
+
+
+def _build_polysemous(
+    entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problems, words: Sequence[str]
+) -> dict[str, str]:
+    """``polysemous: {word: other sense}``: flags words with a second, unrelated sense (gay/happy)."""
+    if entry is None:
+        return {}
+    key_node, node = entry
+    if not isinstance(node, yaml.MappingNode):
+        problems.error(node if node.tag != _NULL else key_node,
+                       f"polysemous must be a mapping word -> its other sense, found {_describe(node)}")
+        return {}
+    out: dict[str, str] = {}
+    for wnode, snode in node.value:
+        word = problems.word(wnode, "a polysemous word")
+        sense = problems.word(snode, f"the other sense of {word!r}")
+        if word is None or sense is None:
+            continue
+        if word not in words:
+            problems.error(wnode, f"polysemous word {word!r} is not a term or target of this file"
+                                  f"{_suggest(word, words)}")
+            continue
+        out[word] = sense
+    return out
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """A shared word list file (``lexicons/NAME.yaml``): named groups of words, their source and licence."""
+
+    name: str
+    description: str
+    source: str
+    licence: str
+    groups: tuple[Group, ...]
+    references: tuple[Reference, ...]
+    polysemous: tuple[tuple[str, str], ...]
+    path: str
+    sha256: str
+
+
+def find_lexicon(name: str, probe_dir: Path | None = None) -> Path | None:
+    """The file of lexicon ``name``: ``<probe_dir>/lexicons/NAME.yaml``, else the shipped library's."""
+    from albert_audit.library import shipped_probes_dir
+
+    folders = ([probe_dir / LEXICON_FOLDER] if probe_dir is not None else []) + [
+        shipped_probes_dir() / LEXICON_FOLDER
+    ]
+    for folder in folders:
+        path = folder / f"{name}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
+def load_lexicon(path: str | PathLike[str]) -> Lexicon:
+    """Load and validate one lexicon file; problems are raised as one AuditError (``PATH:LINE: problem``)."""
+    shown = str(path)
+    text, sha = _read_text(Path(path), shown)
+    root = _compose(text, shown)
+    problems = _Problems(shown)
+    if root is None or not isinstance(root, yaml.MappingNode):
+        raise AuditError(f"{shown}:1: a lexicon file is a mapping (lexicon:, description:, source:, licence:, "
+                         "groups:)")
+    if _check_tree(root, problems):
+        _check_aliases(text, problems)
+        problems.raise_if_any()
+    fields: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key, value in root.value:
+        if not _is_str(key) or key.value not in LEXICON_KEYS:
+            shown_key = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            problems.error(key, f"unknown key '{shown_key}'{_suggest(str(shown_key), LEXICON_KEYS)}; "
+                                f"known lexicon keys: {', '.join(LEXICON_KEYS)}")
+            continue
+        fields.setdefault(key.value, (key, value))
+    for required in LEXICON_REQUIRED_KEYS:
+        if required not in fields:
+            problems.error(root, f"missing required key '{required}'")
+    if "schema_version" in fields:
+        node = fields["schema_version"][1]
+        if not (isinstance(node, yaml.ScalarNode) and node.tag == _INT and node.value.lstrip("+") == "1"):
+            problems.error(node, f"schema_version must be {SCHEMA_VERSION}, found {_describe(node)}")
+    words = {k: (problems.word(fields[k][1], k) or "") if k in fields else ""
+             for k in ("lexicon", "description", "source", "licence")}
+    if words["lexicon"] and words["lexicon"] != Path(path).stem:
+        problems.error(fields["lexicon"][1], f"lexicon name '{words['lexicon']}' must equal the file name "
+                                             f"'{Path(path).stem}'")
+    groups = _build_groups(fields.get("groups"), problems)
+    all_words = [t for g, _ in groups for t in g.terms]
+    refs = _build_references(fields.get("reference"), problems, {"word": all_words}, lexicon=True)
+    poly = _build_polysemous(fields.get("polysemous"), problems, all_words)
+    problems.raise_if_any()
+    return Lexicon(words["lexicon"], words["description"], words["source"], words["licence"],
+                   tuple(g for g, _ in groups), tuple(refs), tuple(poly.items()), shown, sha)
+
+
+def _lexicon_names(entry: tuple[yaml.Node, yaml.Node], problems: _Problems) -> list[tuple[str, yaml.Node]]:
+    key_node, node = entry
+    nodes = list(node.value) if isinstance(node, yaml.SequenceNode) else [node]
+    names = []
+    for n in nodes:
+        name = problems.word(n, f"{key_node.value} (a lexicon name)")
+        if name is not None:
+            names.append((name, n))
+    if not names and not problems.errors:
+        problems.error(node, f"{key_node.value} names no lexicon")
+    return names
+
+
+def _use_lexicons(
+    entry: tuple[yaml.Node, yaml.Node], probe_dir: Path, problems: _Problems
+) -> list[Lexicon]:
+    """Load the lexicons named by ``groups_from`` / ``targets_from`` (their own problems are kept)."""
+    out = []
+    for name, node in _lexicon_names(entry, problems):
+        path = find_lexicon(name, probe_dir)
+        if path is None:
+            problems.error(node, f"no lexicon '{name}' (looked for {LEXICON_FOLDER}/{name}.yaml beside this file "
+                                 "and in the shipped library)")
+            continue
+        try:
+            out.append(load_lexicon(path))
+        except AuditError as exc:
+            problems.foreign.append(str(exc))
+    return out
+
+
+def _merge_lexicon_groups(
+    lexicons: list[Lexicon], node: yaml.Node, problems: _Problems
+) -> list[tuple[str, list[str]]]:
+    """Groups of several lexicons, concatenated per group name; every lexicon must name the same groups."""
+    if not lexicons:
+        return []
+    order = [g.name for g in lexicons[0].groups]
+    merged: dict[str, list[str]] = {g: [] for g in order}
+    for lex in lexicons:
+        names = [g.name for g in lex.groups]
+        if names != order:
+            problems.error(node, f"lexicon '{lex.name}' has groups {', '.join(names)} but "
+                                 f"'{lexicons[0].name}' has {', '.join(order)}; combined lexicons need the same "
+                                 "groups in the same order")
+            return []
+        for g in lex.groups:
+            merged[g.name].extend(g.terms)
+    return list(merged.items())
+
+
+def _check_articles(templates: list[Template], terms: Sequence[str], targets: Sequence[str],
+                    problems: _Problems) -> None:
+    """Warn where a written "a"/"an" cannot agree with the words put after it."""
+    from albert_audit.articles import agrees
+
+    for t in templates:
+        if t.slot is not None:
+            words = t.alternatives if t.slot == "inline" else terms
+            for match in _ARTICLE_BEFORE_SLOT_RE.finditer(t.text):
+                wrong = [w for w in words if not agrees(match.group(1), w)]
+                if wrong:
+                    problems.warn(t.line, f"'{match.group(1)}' before the slot does not agree with "
+                                          f"{len(wrong)} of {len(words)} terms ({', '.join(wrong[:4])}"
+                                          f"{', ...' if len(wrong) > 4 else ''}); write 'a(n) <...>'")
+        for match in _ARTICLE_BEFORE_MASK_RE.finditer(t.text):
+            wrong = [w for w in targets if not agrees(match.group(1), w)]
+            if wrong:
+                problems.warn(t.line, f"'{match.group(1)} [MASK]' puts {len(wrong)} of {len(targets)} targets "
+                                      f"after the wrong article ({', '.join(wrong[:4])}"
+                                      f"{', ...' if len(wrong) > 4 else ''}); rephrase so that no article "
+                                      "precedes the mask")
 
 
 # -------------------------------------------------------------------------------------------- API

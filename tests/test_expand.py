@@ -172,3 +172,43 @@ def test_expansion_is_deterministic(tmp_path, declared):
     first = expand_items([declared], count_term_pieces=lambda t, b: len(t) % 3 + 1)
     second = expand_items([again], count_term_pieces=lambda t, b: len(t) % 3 + 1)
     pd.testing.assert_frame_equal(first, second)
+
+
+ARTICLES = """\
+name: articles
+description: a(n) before the slot.
+category: gender
+groups:
+  female: [engineer, nurse, "hour-long guest", "university student"]
+  male: [architect, doctor, uncle, European]
+templates:
+  - "She is a(n) <group>, said the [MASK]."
+  - "A(n) <group> met the [MASK]."
+  - "<group> met the [MASK]."
+"""
+
+
+def test_article_slot_resolves_to_the_article_each_term_takes(tmp_path):
+    items = expand_items([load(tmp_path, ARTICLES)], mask_token="<mask>")
+    first = items[items["template_id"] == 0]["text"].tolist()
+    assert first == ["She is an engineer, said the <mask>.", "She is a nurse, said the <mask>.",
+                     "She is an hour-long guest, said the <mask>.", "She is a university student, said the <mask>.",
+                     "She is an architect, said the <mask>.", "She is a doctor, said the <mask>.",
+                     "She is an uncle, said the <mask>.", "She is a European, said the <mask>."]
+    start = items[items["template_id"] == 1]["text"].tolist()
+    assert start[:2] == ["An engineer met the <mask>.", "A nurse met the <mask>."]
+    assert not items["text"].str.contains("(n)", regex=False).any()
+    # The term itself is not capitalised after a sentence-initial article; it is when it starts the sentence.
+    assert items[items["template_id"] == 2]["text"].tolist()[0] == "Engineer met the <mask>."
+
+
+def test_article_stays_resolved_in_the_prior_sentence_and_the_counter_sees_it(tmp_path):
+    seen: list[tuple[str, str]] = []
+
+    def count(term: str, before: str) -> int:
+        seen.append((term, before))
+        return 2
+
+    items = expand_items([load(tmp_path, ARTICLES)], count_term_pieces=count)
+    assert items.loc[0, "prior_text"] == "She is an [MASK] [MASK], said the [MASK]."
+    assert ("engineer", "She is an ") in seen and ("nurse", "She is a ") in seen

@@ -30,7 +30,7 @@ templates:
   - "Every <group> can become a [MASK]."
   - "This <group> was hired as a [MASK]."
   - "Our <group> works as a [MASK] now."
-targets: [nurse, engineer]
+targets: [nurse, doctor]
 """
 
 
@@ -74,7 +74,7 @@ def test_valid_file_loads_into_frozen_dataclasses(tmp_path):
     assert ps.templates[0] == Template(0, "The <group> worked as a [MASK].", 8, "group", ())
     assert [t.template_id for t in ps.templates] == list(range(8))
     assert [t.line for t in ps.templates] == list(range(8, 16))
-    assert ps.targets == ("nurse", "engineer")
+    assert ps.targets == ("nurse", "doctor")
     assert ps.path == str(path)
     assert ps.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert ps.warnings == ()
@@ -168,7 +168,7 @@ def test_top_level_not_a_mapping(tmp_path):
 
 
 def test_unknown_key_suggests_the_right_one(tmp_path):
-    path = write(tmp_path, with_lines({16: "tragets: [nurse, engineer]"}))
+    path = write(tmp_path, with_lines({16: "tragets: [nurse, doctor]"}))
     assert_problem(error_of(path), path, 16, "unknown key 'tragets'", "did you mean 'targets'?")
 
 
@@ -462,7 +462,7 @@ def test_aliases_are_refused(tmp_path):
     "[" * 1000 + "]" * 1000,
     "{a: " * 1000 + "1" + "}" * 1000,
     "a:\n" + "".join(" " * depth + "b:\n" for depth in range(1, 1000)),
-    VALID.replace("targets: [nurse, engineer]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000),
+    VALID.replace("targets: [nurse, doctor]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000),
 ])
 def test_deeply_nested_yaml_is_one_clear_error(tmp_path, body):
     path = tmp_path / "deep.yaml"
@@ -598,3 +598,229 @@ def test_shipped_dirs_point_at_the_checkout_or_the_wheel_copy():
         (library.shipped_templates_dir(), "templates"),
     ):
         assert found in (package.parent / name, package / "_data" / name)
+
+
+# ----------------------------------------------------------------------- schema v1 extensions (issue 11)
+
+
+def test_templates_as_a_tag_mapping(tmp_path):
+    text = VALID.replace('templates:\n  - "The <group> worked as a [MASK]."',
+                         'templates:\n stereotype_eliciting:\n  - "People say the <group> is a [MASK]."\n'
+                         ' neutral:\n  - "The <group> worked as a [MASK]."')
+    text = text.replace("\n  - ", "\n    - ").replace("\n stereotype", "\n  stereotype")
+    text = text.replace("\n neutral", "\n  neutral")
+    ps = load_probe_set(write(tmp_path, text))
+    assert ps.template_tags()[0] == "stereotype_eliciting"
+    assert set(ps.template_tags().values()) == {"neutral", "stereotype_eliciting"}
+    assert ps.templates[1].tag == "neutral" and ps.templates[1].template_id == 1
+    assert ps.template_rows()[0] == {"probe_set": "demo", "template_id": 0,
+                                     "template": "People say the <group> is a [MASK].", "tag": "stereotype_eliciting"}
+
+
+def test_plain_template_list_is_neutral(tmp_path):
+    ps = load_probe_set(write(tmp_path, VALID))
+    assert set(ps.template_tags().values()) == {"neutral"}
+
+
+def test_unknown_template_tag(tmp_path):
+    text = with_lines({7: "templates:\n  nuetral:", 8: '    - "The <group> worked as a [MASK]."'})
+    text = text.replace('\n  - "', '\n    - "')
+    path = write(tmp_path, text)
+    assert_problem(error_of(path), path, 8, "unknown templates tag 'nuetral'", "did you mean 'neutral'?")
+
+
+def test_target_categories_and_definitional_controls(tmp_path):
+    path = write(tmp_path, with_lines({16: "targets:\n  occupation: [nurse, doctor]\n  definitional: [waitress]"}))
+    ps = load_probe_set(path)
+    assert ps.targets == ("nurse", "doctor", "waitress")
+    assert ps.target_category("waitress") == "definitional" and ps.target_category("nurse") == "occupation"
+    assert ps.bias_targets() == ("nurse", "doctor") and ps.control_targets() == ("waitress",)
+    rows = {r["target"]: r for r in ps.target_rows()}
+    assert rows["waitress"]["control"] is True and rows["nurse"]["control"] is False
+
+
+def test_plain_target_list_has_no_controls(tmp_path):
+    ps = load_probe_set(write(tmp_path, VALID))
+    assert ps.bias_targets() == ps.targets and ps.control_targets() == ()
+
+
+@pytest.mark.parametrize(("category", "problem"), [("definitonal", "looks like a typo of 'definitional'"),
+                                                    ("Bad-Name", "must match [a-z0-9_]+")])
+def test_bad_target_category(tmp_path, category, problem):
+    path = write(tmp_path, with_lines({16: f"targets:\n  {category}: [nurse]"}))
+    assert_problem(error_of(path), path, 17, problem)
+
+
+REFERENCE = """\
+reference:
+  source: BLS 2015
+  measure: share of women
+  values:
+    nurse: 0.8958
+    doctor: 0.379
+"""
+
+
+def test_reference_is_validated_and_exposed(tmp_path):
+    ps = load_probe_set(write(tmp_path, VALID + REFERENCE))
+    ref = ps.reference()
+    assert ref is not None and ref.keyed_by == "target" and ref.measure == "share of women"
+    assert ref.as_dict() == {"nurse": 0.8958, "doctor": 0.379}
+    assert {r["target"]: r["reference_share"] for r in ps.target_rows()} == {"nurse": 0.8958, "doctor": 0.379}
+
+
+@pytest.mark.parametrize(("old", "new", "line", "problem"), [
+    ("nurse: 0.8958", "nurse: 89.58", 21, "strictly between 0 and 1"),
+    ("doctor: 0.379", "doctor: 0", 22, "strictly between 0 and 1"),
+    ("nurse: 0.8958", "nurce: 0.5", 21, "'nurce', which is not a target of the probe set (did you mean 'nurse'?)"),
+    ("nurse: 0.8958", "nurse: high", 21, "must be a number"),
+    ("  measure: share of women\n", "", 18, "reference is missing 'measure'"),
+    ("  source: BLS 2015", "  sourse: BLS 2015", 18, "unknown reference key 'sourse'"),
+])
+def test_bad_reference(tmp_path, old, new, line, problem):
+    path = write(tmp_path, VALID + REFERENCE.replace(old, new))
+    assert_problem(error_of(path), path, line, problem)
+
+
+def test_reference_keyed_by_term(tmp_path):
+    ref = REFERENCE.replace("  values:\n    nurse: 0.8958\n    doctor: 0.379",
+                            "  keyed_by: term\n  values:\n    woman: 0.5\n    father: 0.2")
+    ps = load_probe_set(write(tmp_path, VALID + ref))
+    assert ps.reference().keyed_by == "term" and ps.reference().as_dict() == {"woman": 0.5, "father": 0.2}
+    path = write(tmp_path, VALID + ref.replace("woman: 0.5", "nurse: 0.5"), "bad.yaml")
+    assert_problem(error_of(path), path, 22, "'nurse', which is not a term of the probe set")
+
+
+def test_polysemous_words(tmp_path):
+    ps = load_probe_set(write(tmp_path, VALID + "polysemous:\n  man: to staff (man the desk)\n"))
+    assert dict(ps.polysemous) == {"man": "to staff (man the desk)"}
+    path = write(tmp_path, VALID + "polysemous:\n  gay: happy\n", "bad.yaml")
+    assert_problem(error_of(path), path, 18, "polysemous word 'gay' is not a term or target")
+
+
+LEXICON = """\
+lexicon: kin
+description: kin nouns
+source: written for a test
+licence: Apache-2.0
+groups:
+  female: [mother, sister]
+  male: [father, brother]
+"""
+
+
+def lexicon_file(tmp_path: Path, text: str = LEXICON, name: str = "kin") -> Path:
+    folder = tmp_path / "lexicons"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def from_lexicon(text: str = VALID, how: str = "groups_from: kin") -> str:
+    return with_lines({4: how, 5: "", 6: ""}, text)
+
+
+def test_groups_from_a_lexicon(tmp_path):
+    lex = lexicon_file(tmp_path)
+    path = write(tmp_path, from_lexicon())
+    ps = load_probe_set(path)
+    assert ps.groups == (Group("female", ("mother", "sister")), Group("male", ("father", "brother")))
+    assert ps.lexicons == (("kin", "written for a test"),)
+    first = ps.sha256
+    lex.write_text(LEXICON.replace("sister]", "aunt]"), encoding="utf-8")
+    assert load_probe_set(path).sha256 != first  # the set's identity covers its lexicons
+
+
+def test_groups_from_several_lexicons_concatenates(tmp_path):
+    lexicon_file(tmp_path)
+    lexicon_file(tmp_path, LEXICON.replace("lexicon: kin", "lexicon: more").replace("mother, sister", "aunt")
+                 .replace("father, brother", "uncle"), "more")
+    ps = load_probe_set(write(tmp_path, from_lexicon(how="groups_from: [kin, more]")))
+    assert ps.groups[0].terms == ("mother", "sister", "aunt") and ps.groups[1].terms == ("father", "brother", "uncle")
+
+
+def test_lexicons_with_different_groups_are_refused(tmp_path):
+    lexicon_file(tmp_path)
+    lexicon_file(tmp_path, LEXICON.replace("lexicon: kin", "lexicon: other").replace("female:", "women:"), "other")
+    path = write(tmp_path, from_lexicon(how="groups_from: [kin, other]"))
+    assert_problem(error_of(path), path, 4, "combined lexicons need the same groups")
+
+
+def test_unknown_lexicon(tmp_path):
+    path = write(tmp_path, from_lexicon(how="groups_from: nope"))
+    assert_problem(error_of(path), path, 4, "no lexicon 'nope'")
+
+
+def test_groups_and_groups_from_together(tmp_path):
+    lexicon_file(tmp_path)
+    path = write(tmp_path, "groups_from: kin\n" + VALID)
+    assert_problem(error_of(path), path, 1, "give either groups or groups_from")
+
+
+def test_a_bad_lexicon_reports_its_own_file_and_line(tmp_path):
+    lex = lexicon_file(tmp_path, LEXICON.replace("licence: Apache-2.0", "licence: Apache-2.0\nauthor: me"))
+    message = error_of(write(tmp_path, from_lexicon()))
+    assert any(m.startswith(f"{lex}:5: unknown key 'author'") for m in message.splitlines()), message
+
+
+def test_lexicon_name_must_match_its_file(tmp_path):
+    lexicon_file(tmp_path, LEXICON.replace("lexicon: kin", "lexicon: kinship"))
+    message = error_of(write(tmp_path, from_lexicon()))
+    assert "lexicon name 'kinship' must equal the file name 'kin'" in message
+
+
+def test_targets_from_a_lexicon_take_the_group_as_category(tmp_path):
+    lexicon_file(tmp_path)
+    text = with_lines({16: "targets_from: kin"})
+    ps = load_probe_set(write(tmp_path, text))
+    assert ps.targets == ("mother", "sister", "father", "brother")
+    assert ps.target_category("sister") == "female" and ps.target_category("brother") == "male"
+
+
+def test_lexicon_reference_is_inherited_and_keyed_by_use(tmp_path):
+    lexicon_file(tmp_path, LEXICON + "reference:\n  source: s\n  measure: m\n  values:\n    mother: 0.9\n")
+    ps = load_probe_set(write(tmp_path, from_lexicon()))
+    assert ps.reference().keyed_by == "term" and ps.reference().as_dict() == {"mother": 0.9}
+    ps = load_probe_set(write(tmp_path, with_lines({16: "targets_from: kin"}), "t.yaml"))
+    assert ps.reference().keyed_by == "target"
+
+
+# ------------------------------------------------------------------------------------------- articles
+
+
+def test_article_slot_before_the_group_is_fine(tmp_path):
+    ps = load_probe_set(write(tmp_path, with_lines({9: '  - "She met a(n) <group> who is a good [MASK]."'})))
+    assert ps.warnings == ()
+
+
+def test_article_slot_before_the_mask_is_an_error(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "The <group> is a(n) [MASK]."'}))
+    assert_problem(error_of(path), path, 9, "'a(n) [MASK]': no article can agree with every target")
+
+
+def test_article_slot_elsewhere_is_an_error(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "The <group> has a(n) dog and is a good [MASK]."'}))
+    assert_problem(error_of(path), path, 9, "'a(n)' must stand right before the slot")
+
+
+def test_plain_article_before_the_mask_warns_with_the_disagreeing_targets(tmp_path):
+    path = write(tmp_path, with_lines({16: "targets: [nurse, engineer, architect, doctor]"}))
+    warnings = load_probe_set(path).warnings
+    assert any(w.startswith(f"{path}:8: ") and "'a [MASK]' puts 2 of 4 targets after the wrong article "
+               "(engineer, architect)" in w for w in warnings), warnings
+    assert sum("wrong article" in w for w in warnings) == 8
+
+
+def test_plain_article_before_the_slot_warns(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "She met a <group> who is a good [MASK]."',
+                                       5: "  female: [woman, aunt]"}))
+    warnings = load_probe_set(path).warnings
+    assert any(w.startswith(f"{path}:9: ") and "'a' before the slot does not agree with 1 of 4 terms (aunt)" in w
+               for w in warnings), warnings
+
+
+def test_an_before_the_mask_warns_for_consonant_targets(tmp_path):
+    path = write(tmp_path, with_lines({9: '  - "The <group> is an [MASK] now."'}))
+    assert any(w.startswith(f"{path}:9: ") and "'an [MASK]' puts 2 of 2 targets" in w
+               for w in load_probe_set(path).warnings)
