@@ -153,7 +153,7 @@ def test_batch_invariance_needs_the_attention_mask(tiny_model, varied_items):
         unmasked = tiny_model.model(input_ids=enc["input_ids"]).logits[0]
     position = int((enc["input_ids"][0] == tok.mask_token_id).nonzero()[0, 0])
     gap = (torch.log_softmax(unmasked[position], -1) - _direct_logprobs(tiny_model, texts[0])).abs().max()
-    assert float(gap) > 1e-3
+    assert float(gap) > 1e-4  # 10x the 1e-5 tolerance that the masked batches meet
 
 
 def test_prior_masks_the_group_term(tiny_model, varied_items, varied_scores):

@@ -20,7 +20,7 @@ def tokenize():
     """The toy ALBERT tokenizer (Unigram, "▁" word starts) knowing a few whole words."""
     from transformers import AlbertTokenizer
 
-    from albert_audit.engine.toy import toy_vocabulary
+    from tests.toy_models import toy_vocabulary
 
     tokenizer = AlbertTokenizer(vocab=toy_vocabulary(["gay", "straight", "lesbian", "happy", "kind", "woman",
                                                       "man", "girl", "boy"]), unk_id=1)

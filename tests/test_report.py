@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from albert_audit import contract
 from albert_audit.errors import AuditError
+from albert_audit.library import list_shipped
 from albert_audit.report import charts
 from albert_audit.report.context import build_context, group_target_means, top_fills_table
 from albert_audit.report.render import make_environment, render_report
 from albert_audit.results import read_run
+from albert_audit.spec import load_probe_sets
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -196,13 +197,12 @@ def make_library_scale_run(folder: Path) -> Path:
     every pair compared on two per-target metrics, omnibus rows, bias scores, fill divergence and DisCo."""
     rows, targets_by_set, names, f = [], {}, [], []
     rng = np.random.default_rng(0)
-    for path in sorted((REPO / "probes").glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        name, templates = spec["name"], list(spec["templates"])
-        groups = spec.get("groups") or {}
-        rows += _items(name, {g: list(t) for g, t in groups.items()}, templates, len(rows))
+    for ps in load_probe_sets(list_shipped()):
+        name, templates = ps.name, [t.text for t in ps.templates]
+        groups = {g.name: list(g.terms) for g in ps.groups}
+        rows += _items(name, groups, templates, len(rows))
         group_names = list(groups) or ["man", "woman"]
-        targets_by_set[name] = list(spec.get("targets") or [])
+        targets_by_set[name] = list(ps.targets)
         names.append(name)
         n = len(templates)
         for a, b in itertools.combinations(group_names, 2):
@@ -570,7 +570,7 @@ def test_report_of_all_shipped_probe_sets_is_under_5_mb(tmp_path: Path) -> None:
     print(f"library-scale report: {size / 1e6:.2f} MB")
     assert size < 5_000_000
     html = path.read_text(encoding="utf-8")
-    assert html.count("<svg") == 1 + 2 * 9
+    assert html.count("<svg") == 1 + 2 * len(list_shipped())
     assert parse(html).errors == []
 
 
