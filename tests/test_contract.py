@@ -80,6 +80,19 @@ def test_the_api_package_re_exports_its_public_names():
     assert {"run_audit", "compare_runs", "run_demo", "rerender_report", "AuditConfig", "CompareConfig",
             "ModelOptions", "StatsOptions"} <= set(api.__all__)
     assert albert_audit.run_audit.__doc__ and callable(albert_audit.run_audit)
+    assert albert_audit.AuditConfig is api.AuditConfig and albert_audit.compare_runs is api.compare_runs
+    with pytest.raises(AttributeError):
+        albert_audit.no_such_name  # noqa: B018
+
+
+def test_importing_the_package_and_its_api_stays_free_of_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, albert_audit, albert_audit.api\nalbert_audit.AuditConfig\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_configs_are_composed_of_model_and_statistics_options():
