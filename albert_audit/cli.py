@@ -13,9 +13,10 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from albert_audit import __version__
+from albert_audit.contract import COMPARE_REPORT_FILE, DELTAS_FILE, REPORT_FILE
 from albert_audit.errors import AuditError
 
 if TYPE_CHECKING:
@@ -122,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stats_options(run)
     run.set_defaults(handler=cmd_run)
 
-    report = commands.add_parser("report", help="re-render report.html of a run folder (no model needed)")
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report = commands.add_parser("report", help="redraw report.html of a run folder, or compare.html of a compare "
+                                 "or demo folder, from its files (no model needed)")
+    report.add_argument("run_dir", type=Path, metavar="DIR")
     report.set_defaults(handler=cmd_report)
 
     demo = commands.add_parser("demo", help="audit the shipped demo models (planted bias), offline, in about a minute")
@@ -170,32 +172,45 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
     compare.set_defaults(handler=cmd_compare)
 
 
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The model options of `run` and `compare` (albert_audit.api.ModelOptions) from their arguments."""
+    return {"device": args.device, "dtype": args.dtype, "batch_size": args.batch_size, "top_k": args.top_k,
+            "offline": args.offline, "trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle,
+            "progress": not args.quiet}
+
+
+def _stats_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The statistics options (albert_audit.api.StatsOptions) from the arguments."""
+    options = {"seed": args.seed, "alpha": args.alpha, "n_resamples": args.n_resamples}
+    if hasattr(args, "unit"):
+        options["unit"] = args.unit
+    return options
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """`albert-audit run`."""
     from albert_audit.api import AuditConfig, run_audit
 
-    config = AuditConfig(
-        model=args.model, probes=args.probes, out=args.out, revision=args.revision, unit=args.unit,
-        device=args.device, dtype=args.dtype, batch_size=args.batch_size, top_k=args.top_k, seed=args.seed,
-        alpha=args.alpha, n_resamples=args.n_resamples, offline=args.offline, trust_remote_code=args.trust_remote_code,
-        allow_pickle=args.allow_pickle, progress=not args.quiet, write_report=not args.no_report)
+    config = AuditConfig(model=args.model, probes=args.probes, out=args.out, revision=args.revision,
+                         write_report=not args.no_report, **_model_options(args), **_stats_options(args))
     result = run_audit(config)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    counts = result.summary["counts"]
+    summary = result.summary
+    counts = summary["counts"]
     print(f"scored {counts['items']} items ({counts['unique_sequences']} unique sequences) on "
-          f"{result.summary['device']} in {result.summary['timings_s']['score']:.1f} s")
+          f"{summary['device']} in {summary['timings_s']['score']:.1f} s")
     if result.findings is not None:
         n_sig = int(result.findings["significant"].astype(bool).sum())
-        print(f"{len(result.findings)} findings, {n_sig} significant at FDR {args.alpha}")
+        print(f"{len(result.findings)} findings, {n_sig} significant at FDR {summary['alpha']}")
     print(f"run folder: {result.out}")
-    if (result.out / "report.html").is_file():
-        print(f"report: {result.out / 'report.html'}")
+    if config.write_report:
+        print(f"report: {result.out / REPORT_FILE}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """`albert-audit report RUN_DIR`."""
+    """`albert-audit report DIR`: a run folder's report.html, or a compare folder's compare.html."""
     from albert_audit.api import rerender_report
 
     print(f"report: {rerender_report(args.run_dir)}")
@@ -234,17 +249,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     config = CompareConfig(
         out=args.out, base=args.base, candidates=args.candidate, probes=args.probes, base_run=args.base_run,
-        candidate_runs=args.candidate_run, quantize=args.quantize, device=args.device, dtype=args.dtype,
-        batch_size=args.batch_size, top_k=args.top_k, seed=args.seed, alpha=args.alpha,
-        n_resamples=args.n_resamples, offline=args.offline, trust_remote_code=args.trust_remote_code,
-        allow_pickle=args.allow_pickle, progress=not args.quiet, write_report=not args.no_report,
-        write_run_reports=not args.no_run_reports, utility=not args.no_utility)
+        candidate_runs=args.candidate_run, quantize=args.quantize, write_report=not args.no_report,
+        write_run_reports=not args.no_run_reports, utility=not args.no_utility, **_model_options(args),
+        **_stats_options(args))
     result = compare_runs(config)
-    _print_comparison(result, alpha=args.alpha, report=not args.no_report)
+    _print_comparison(result, report=not args.no_report)
     return 0
 
 
-def _print_comparison(result: CompareResult, *, alpha: float, report: bool) -> None:
+def _print_comparison(result: CompareResult, *, report: bool) -> None:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for note in result.notes:
@@ -257,10 +270,10 @@ def _print_comparison(result: CompareResult, *, alpha: float, report: bool) -> N
               f"dtype {entry['dtype']}){pppl}; run folder {result.out / entry['run']}")
     for candidate, counts in summary["changes"].items():
         listed = ", ".join(f"{n} {change.replace('_', ' ')}" for change, n in counts.items())
-        print(f"{candidate}: {listed} (of {sum(counts.values())} findings, FDR {alpha})")
-    print(f"deltas: {result.out / 'deltas.csv'}")
-    if (result.out / "compare.html").is_file() and report:
-        print(f"report: {result.out / 'compare.html'}")
+        print(f"{candidate}: {listed} (of {sum(counts.values())} findings, FDR {summary['alpha']})")
+    print(f"deltas: {result.out / DELTAS_FILE}")
+    if report:
+        print(f"report: {result.out / COMPARE_REPORT_FILE}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -268,8 +281,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from albert_audit.api import run_demo
 
     result = run_demo(args.out, seed=args.seed, progress=not args.quiet)
-    base_report = result.out / result.summary["base"]["run"] / "report.html"
-    _print_comparison(result, alpha=0.05, report=True)
+    base_report = result.out / result.summary["base"]["run"] / REPORT_FILE
+    _print_comparison(result, report=True)
     print(f"base model report: {base_report}")
     return 0
 

@@ -7,7 +7,8 @@ whatever the file format. docs/data_contract.md documents the same tables for pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -190,3 +191,142 @@ def empty_table(spec: TableSpec) -> pd.DataFrame:
     """An empty table with the spec's columns and dtypes."""
     dtypes = {"str": object, "bool": bool, "int64": "int64", "float64": "float64"}
     return pd.DataFrame({c.name: pd.Series(dtype=dtypes[c.dtype]) for c in spec.columns})
+
+
+# ------------------------------------------------------------------------------------------ summaries
+
+
+def doc(text: str, **kwargs: Any) -> Any:
+    """A dataclass field documented by one line (``field(metadata={"doc": text})``)."""
+    return field(metadata={"doc": text}, **kwargs)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> its one-line doc, in declaration order (docs/data_contract.md lists the same)."""
+    return {f.name: f.metadata.get("doc", "") for f in fields(cls)}
+
+
+class _JsonRecord:
+    """Turns a summary dataclass into the JSON object written to disk (optional parts left out when None)."""
+
+    #: Fields written only when they hold a value (None leaves the key out of the file).
+    OPTIONAL: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, keys in field order."""
+        data = asdict(self)  # type: ignore[call-overload]
+        return {k: v for k, v in data.items() if not (k in self.OPTIONAL and v is None)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchSizes(_JsonRecord):
+    """Batch sizes of a run's scoring."""
+
+    requested: int | str = doc("the --batch-size asked for: an integer or 'auto'")
+    start: int = doc("the batch size the scoring loop started with")
+    effective: list[int] = doc("every batch size used (smaller ones after a GPU out-of-memory back-off)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunCounts(_JsonRecord):
+    """How much a run scored."""
+
+    items: int = doc("rows of items.parquet")
+    unique_sequences: int = doc("distinct token sequences put through the model")
+    resumed_sequences: int = doc("of those, read back from a checkpoint of an interrupted run")
+    targets: int = doc("rows of targets.parquet")
+    fills: int = doc("rows of fills.parquet")
+    multi_piece_targets: int = doc("target rows whose word is several tokenizer pieces")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeFile(_JsonRecord):
+    """One probe-set file a run read."""
+
+    name: str = doc("the probe set's name")
+    path: str = doc("the file as given (a path or a shipped set's file)")
+    sha256: str = doc("sha256 of the file's bytes")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary(_JsonRecord):
+    """summary.json of a run folder: written once, after every table, before the report (which reads it)."""
+
+    OPTIONAL = ("utility", "comparison", "notes")
+
+    schema_version: int = doc("version of this layout (SUMMARY_SCHEMA_VERSION)")
+    tool_version: str = doc("albert-audit version that wrote the run")
+    created_utc: str = doc("when the run started (ISO 8601, UTC, seconds)")
+    model: dict[str, Any] = doc("the engine's ModelInfo: id, revision, commit, path, weights_sha256, head, ...")
+    runtime: dict[str, str] = doc("versions of Python and of the libraries that shape the numbers")
+    device: str = doc("device the model ran on (cpu, cuda, cuda:N, mps)")
+    dtype: str = doc("dtype the model ran in (float32, bfloat16, float16, int8-dynamic)")
+    batch_size: BatchSizes = doc("requested, starting and effective batch sizes")
+    seed: int = doc("seed of every resampling")
+    alpha: float = doc("false discovery rate: a finding is significant when q_value <= alpha")
+    n_resamples: int = doc("bootstrap and Monte Carlo permutation resamples")
+    unit: str = doc("unit of the paired group comparisons: template or template_term_pair")
+    top_k: int = doc("fills kept per item in fills.parquet")
+    multi_piece_method: str = doc("how a target of several pieces is scored (chain rule, see README)")
+    counts: RunCounts = doc("how much was scored")
+    probe_files: list[ProbeFile] = doc("the probe-set files read, in the order given")
+    timings_s: dict[str, float] = doc("seconds spent: load, score, stats, total (the report's own time is "
+                                      "not recorded: the report reads this file)")
+    utility: dict[str, Any] | None = doc("compare only: pseudo-perplexity on the neutral sample (pppl, "
+                                         "mean_logprob, n_sentences, n_tokens, sample, method)", default=None)
+    comparison: dict[str, Any] | None = doc("compare only: role (base or candidate), and for a candidate its "
+                                            "base and quantize", default=None)
+    notes: list[str] | None = doc("compare only: what was done to the model (grafted head, quantized)",
+                                  default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareModel(_JsonRecord):
+    """One model (run) of a comparison."""
+
+    label: str = doc("the model's name in deltas.csv and compare.html (made unique)")
+    role: str = doc("base or candidate")
+    run: str = doc("its run folder: relative to the compare folder when inside it, else absolute")
+    model: dict[str, Any] = doc("the run's summary.json model entry")
+    device: str | None = doc("device the run scored on")
+    dtype: str | None = doc("dtype the run scored in")
+    utility: dict[str, Any] | None = doc("the run's pseudo-perplexity, when measured")
+    notes: list[str] = doc("the run's notes (grafted head, quantized)")
+    created_utc: str | None = doc("when the run started")
+    pppl_ratio: float | None = doc("candidate's pseudo-perplexity / the base's (None for the base or when "
+                                   "not measured)", default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UtilityRow(_JsonRecord):
+    """Pseudo-perplexity of one candidate beside the base's."""
+
+    candidate: str = doc("the candidate's label")
+    base_pppl: float | None = doc("the base's pseudo-perplexity")
+    candidate_pppl: float | None = doc("the candidate's pseudo-perplexity")
+    ratio: float | None = doc("candidate_pppl / base_pppl")
+    sample: str | None = doc("the text sample's file name (None: the shipped English sample)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareSummary(_JsonRecord):
+    """compare_summary.json of a compare folder: written once, after deltas.csv, before compare.html."""
+
+    schema_version: int = doc("version of this layout (COMPARE_SCHEMA_VERSION)")
+    tool_version: str = doc("albert-audit version that wrote the comparison")
+    created_utc: str = doc("when the comparison of the runs started (ISO 8601, UTC, seconds)")
+    mode: str = doc("models (scored here) or saved_runs")
+    items_sha256: str = doc("fingerprint of the items every run shares")
+    seed: int = doc("seed of the deltas' resampling")
+    alpha: float = doc("false discovery rate of the deltas")
+    n_resamples: int = doc("bootstrap and permutation resamples of the deltas")
+    quantize: str | None = doc("int8 when the candidates were dynamically quantized, else None")
+    base: CompareModel = doc("the base model's run")
+    candidates: list[CompareModel] = doc("each candidate's run, in order")
+    utility: list[UtilityRow] = doc("pseudo-perplexity of each candidate beside the base's")
+    changes: dict[str, dict[str, int]] = doc("per candidate label: how many deltas of each change")
+    n_deltas: int = doc("rows of deltas.csv")
+    methods: dict[str, Any] = doc("how the deltas were computed (text shown in compare.html)")
+    notes: list[str] = doc("what was done to the models (grafted heads, quantization)")
+    files: dict[str, str | None] = doc("deltas: deltas.csv; report: compare.html, or None when not drawn")
+    timings_s: dict[str, float] = doc("seconds spent: deltas, total (the report's own time is not recorded)")

@@ -17,21 +17,18 @@ from typing import Any
 
 import pandas as pd
 
+from albert_audit import contract
 from albert_audit.errors import AuditError
 
-SUMMARY_SCHEMA_VERSION = 1
-ITEMS_FILE, FILLS_FILE, TARGETS_FILE = "items.parquet", "fills.parquet", "targets.parquet"
-FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE = "findings.csv", "summary.json", "report.html"
-FINDINGS_TEXT_COLUMNS = ("probe_set", "metric", "target", "group_a", "group_b", "effect_unit", "direction",
-                         "method")
+# Names that moved to albert_audit.contract (the owner), kept here so that older imports keep working.
+SUMMARY_SCHEMA_VERSION = contract.SUMMARY_SCHEMA_VERSION
+ITEMS_FILE, FILLS_FILE, TARGETS_FILE = contract.ITEMS_FILE, contract.FILLS_FILE, contract.TARGETS_FILE
+FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE = contract.FINDINGS_FILE, contract.SUMMARY_FILE, contract.REPORT_FILE
+RUN_FILES = contract.RUN_FILES
+FINDINGS_TEXT_COLUMNS = contract.FINDINGS.names_of("str")
+#: Columns each score table of a run folder must have (derived from the contract's table specs).
+REQUIRED_COLUMNS = {spec.file: spec.names for spec in (contract.ITEMS, contract.FILLS, contract.TARGETS)}
 FORMULA_STARTS = ("=", "+", "-", "@")
-#: Columns each table of a run folder must have (a reader needs them; see docs/data_contract.md).
-REQUIRED_COLUMNS = {
-    "items.parquet": ("item_id", "probe_set", "template_id", "template", "group", "term", "term_index", "text",
-                      "prior_text"),
-    "fills.parquet": ("item_id", "rank", "token_id", "token", "prob", "logprob"),
-    "targets.parquet": ("item_id", "target", "n_pieces", "logprob", "prior_logprob"),
-}
 
 
 _UMASK = os.umask(0o022)
@@ -55,9 +52,6 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
 
 
 def remove_outputs(folder: Path, names: tuple[str, ...] = RUN_FILES) -> list[str]:
@@ -162,36 +156,41 @@ class RunTables:
 
 
 def read_run(folder: str | Path, *, need_findings: bool = False) -> RunTables:
-    """Read a run folder written by `albert-audit run`; a missing or broken file is an AuditError."""
+    """Read a run folder written by `albert-audit run`, every table typed by :func:`contract.restore_types`;
+    a missing or broken file is an AuditError naming it."""
     folder = Path(folder)
     if not folder.is_dir():
         raise AuditError(f"{folder}: no such run folder")
-    tables: dict[str, pd.DataFrame] = {}
-    for name in (ITEMS_FILE, FILLS_FILE, TARGETS_FILE):
-        path = folder / name
-        if not path.is_file():
-            raise AuditError(f"{path}: missing; is {folder} a run folder of `albert-audit run`?")
-        try:
-            tables[name] = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for broken files
-            raise AuditError(f"{path}: unreadable Parquet file ({type(exc).__name__})") from exc
-        missing = [c for c in REQUIRED_COLUMNS[name] if c not in tables[name].columns]
-        if missing:
-            raise AuditError(f"{path}: missing column(s) {', '.join(missing)}")
-    summary_path = folder / SUMMARY_FILE
-    summary = read_json(summary_path)
-    if not isinstance(summary, dict):
-        raise AuditError(f"{summary_path}: expected a JSON object")
-    if summary.get("schema_version") != SUMMARY_SCHEMA_VERSION:
-        raise AuditError(f"{summary_path}: schema_version {summary.get('schema_version')!r}, this tool reads "
-                         f"{SUMMARY_SCHEMA_VERSION}")
+    tables = {spec.file: _read_parquet(folder, spec) for spec in (contract.ITEMS, contract.FILLS, contract.TARGETS)}
+    summary = read_summary(folder / SUMMARY_FILE, schema_version=SUMMARY_SCHEMA_VERSION)
     findings = None
     findings_path = folder / FINDINGS_FILE
     if findings_path.is_file():
-        findings = read_csv_table(findings_path, text_columns=FINDINGS_TEXT_COLUMNS,
-                                  required=("probe_set", "metric", "target", "group_a", "group_b", "effect",
-                                            "significant"))
+        findings = contract.restore_types(read_csv_table(findings_path, text_columns=FINDINGS_TEXT_COLUMNS),
+                                          contract.FINDINGS, str(findings_path))
     elif need_findings:
         raise AuditError(f"{findings_path}: missing")
     return RunTables(folder=folder, items=tables[ITEMS_FILE], fills=tables[FILLS_FILE],
                      targets=tables[TARGETS_FILE], summary=summary, findings=findings)
+
+
+def _read_parquet(folder: Path, spec: contract.TableSpec) -> pd.DataFrame:
+    path = folder / spec.file
+    if not path.is_file():
+        raise AuditError(f"{path}: missing; is {folder} a run folder of `albert-audit run`?")
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for broken files
+        raise AuditError(f"{path}: unreadable Parquet file ({type(exc).__name__})") from exc
+    return contract.restore_types(table, spec, str(path))
+
+
+def read_summary(path: Path, *, schema_version: int) -> dict[str, Any]:
+    """A summary JSON file (summary.json, compare_summary.json): an object of the schema version expected."""
+    summary = read_json(path)
+    if not isinstance(summary, dict):
+        raise AuditError(f"{path}: expected a JSON object")
+    if summary.get("schema_version") != schema_version:
+        raise AuditError(f"{path}: schema_version {summary.get('schema_version')!r}, this tool reads "
+                         f"{schema_version}")
+    return summary

@@ -32,6 +32,10 @@ targets: [nurse, engineer, nursemaid]
 """
 
 
+#: Not the default (0.05): a run must hand --alpha to the findings, the summary and the report.
+ALPHA = 0.025
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, tiny_model_dir) -> Path:
     folder = tmp_path_factory.mktemp("cli")
@@ -39,7 +43,7 @@ def run_dir(tmp_path_factory, tiny_model_dir) -> Path:
     probe.write_text(SMALL_PROBES, encoding="utf-8")
     out = folder / "run"
     code = main(["run", "--model", str(tiny_model_dir), "--probes", str(probe), "--probes", "seed_model_card",
-                 "--out", str(out), "--quiet", "--n-resamples", "500", "--top-k", "5"])
+                 "--out", str(out), "--quiet", "--n-resamples", "500", "--top-k", "5", "--alpha", str(ALPHA)])
     assert code == 0
     return out
 
@@ -49,6 +53,7 @@ def test_run_writes_every_file(run_dir):
                  "report.html"):
         assert (run_dir / name).is_file(), name
     assert not list(run_dir.glob(".*.tmp")), "no temporary files left behind"
+    assert not (run_dir / ".partial").exists(), "the checkpoint of scored batches is cleared after success"
 
 
 def test_items_columns(run_dir):
@@ -90,13 +95,19 @@ def test_targets_columns(run_dir):
 
 
 def test_summary(run_dir, tiny_model_dir):
+    from albert_audit.contract import RunSummary
+    from albert_audit.engine.loading import resolve_device, resolve_dtype
+
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["schema_version"] == 1
+    assert list(summary) == [f for f in RunSummary.__dataclass_fields__ if f not in RunSummary.OPTIONAL]
     assert summary["model"]["id"] == str(tiny_model_dir)
     assert summary["model"]["weights_sha256"]["model.safetensors"]
-    assert summary["device"] == "cpu" and summary["dtype"] == "float32"
+    device = resolve_device("auto")  # --device and --dtype auto: cpu/float32 here, cuda/bfloat16 on a GPU
+    assert summary["device"] == device and summary["dtype"] == str(resolve_dtype("auto", device)).split(".")[-1]
     assert summary["counts"]["items"] == 19 and summary["top_k"] == 5
-    assert {"load", "score", "stats", "total"} <= set(summary["timings_s"])
+    assert summary["alpha"] == ALPHA and summary["seed"] == 0 and summary["n_resamples"] == 500
+    assert set(summary["timings_s"]) == {"load", "score", "stats", "total"}, "the report's time is not recorded"
     assert [p["name"] for p in summary["probe_files"]] == ["small_occupation", "seed_model_card"]
     assert all(len(p["sha256"]) == 64 for p in summary["probe_files"])
     assert {"torch", "transformers", "python"} <= set(summary["runtime"])
@@ -110,10 +121,43 @@ def test_findings_written(run_dir):
     assert "logprob_gap" in set(findings["metric"])
 
 
-def test_report_rerenders_without_the_model(run_dir, capsys):
+def test_findings_follow_the_alpha_given(run_dir):
+    from albert_audit.metrics import compute_findings
+    from albert_audit.results import read_run
+
+    run = read_run(run_dir, need_findings=True)
+    tested = run.findings["q_value"].notna()
+    assert (run.findings.loc[tested, "significant"] == (run.findings.loc[tested, "q_value"] <= ALPHA)).all()
+    again = compute_findings(run.items, run.targets, run.fills, seed=0, alpha=ALPHA, n_resamples=500)
+    pd.testing.assert_frame_equal(run.findings[["ci_low", "ci_high", "q_value"]].reset_index(drop=True),
+                                  again[["ci_low", "ci_high", "q_value"]].reset_index(drop=True), check_dtype=False)
+    default = compute_findings(run.items, run.targets, run.fills, seed=0, alpha=0.05, n_resamples=500)
+    finite = np.isfinite(again["ci_low"]) & (again["ci_high"] > again["ci_low"])
+    assert finite.any() and (again.loc[finite, "ci_low"] < default.loc[finite, "ci_low"]).any(), "wider at 0.025"
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "97.5% CI" in html and "95% CI" not in html
+
+
+def test_report_redraws_exactly_what_the_run_drew(run_dir, capsys):
+    drawn = (run_dir / "report.html").read_bytes()
+    summary = (run_dir / "summary.json").read_bytes()
     (run_dir / "report.html").unlink()
     assert main(["report", str(run_dir)]) == 0
-    assert (run_dir / "report.html").is_file()
+    assert (run_dir / "report.html").read_bytes() == drawn
+    assert (run_dir / "summary.json").read_bytes() == summary, "drawing a report never rewrites the summary"
+
+
+def test_rerun_removes_the_earlier_outputs(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("report.html", "findings.csv", "summary.json"):
+        (out / name).write_text("stale output of an earlier run")
+    (out / "mine.txt").write_text("the user's own file")
+    assert main(["run", "--model", str(tiny_model_dir), "--probes", "seed_model_card", "--out", str(out), "--quiet",
+                 "--n-resamples", "50", "--no-report"]) == 0
+    assert not (out / "report.html").exists(), "a report of the earlier run must not sit beside the new files"
+    assert "stale" not in (out / "findings.csv").read_text() and "stale" not in (out / "summary.json").read_text()
+    assert (out / "mine.txt").read_text() == "the user's own file"
 
 
 def test_bad_probe_file_is_one_line_exit_2(tmp_path, tiny_model_dir, capsys):
