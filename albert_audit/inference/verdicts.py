@@ -90,8 +90,9 @@ def change(
 
     Without a material delta: ``negligible`` when the delta is negligible, else ``inconclusive``. With a
     material delta: ``emerged`` (base not material, candidate material), ``reversed`` (both material, of
-    opposite signs), else ``amplified`` / ``reduced`` when the gap moved away from / towards zero in the
-    base's direction (the candidate's when the base effect is exactly 0).
+    opposite signs), else ``amplified`` when the gap grew in size (keeping its sign, or from a base that is
+    not material) and ``reduced`` otherwise (it shrank, or a material base gap crossed zero without a
+    material candidate gap).
     """
     be = np.asarray(base_effect, dtype=float).ravel()
     ce = np.asarray(candidate_effect, dtype=float).ravel()
@@ -107,9 +108,8 @@ def change(
     out = np.where(dv == "negligible", "negligible", "inconclusive").astype(object)
     material = dv == "material"
     base_mat, cand_mat = bv == "material", cv == "material"
-    direction = np.sign(np.where(be != 0, be, ce))
-    moved_out = direction * (ce - be) > 0
-    cls = np.where(moved_out, "amplified", "reduced").astype(object)
+    grew = (np.abs(ce) > np.abs(be)) & ((np.sign(ce) == np.sign(be)) | ~base_mat)
+    cls = np.where(grew, "amplified", "reduced").astype(object)
     cls = np.where(base_mat & cand_mat & (np.sign(be) * np.sign(ce) < 0), "reversed", cls)
     cls = np.where(~base_mat & cand_mat, "emerged", cls)
     out[material] = cls[material]
