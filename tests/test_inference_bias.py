@@ -64,6 +64,15 @@ def test_interval_covers_a_positive_truth(truth_sd: float) -> None:
     assert covered / reps >= 0.85  # nominal 0.95; Monte Carlo se ~0.03
 
 
+def test_lower_end_needs_the_exact_test_to_reject() -> None:
+    """Identical gaps in every template: the jackknife se is 0, yet 5 templates cannot exclude 0 at 2.5%."""
+    g = np.random.default_rng(5)
+    five = bias_score(np.full((10, 5), 0.3), rng=g)
+    assert five.p_value == pytest.approx(1 / 16) and five.ci_low == 0.0 and five.score == pytest.approx(0.3)
+    eight = bias_score(np.full((10, 8), 0.3), rng=g)
+    assert eight.p_value == pytest.approx(1 / 128) and eight.ci_low == pytest.approx(0.3)
+
+
 def test_alpha_and_monte_carlo_options() -> None:
     g = np.random.default_rng(3)
     d, _ = probe_set(g, 0.3)

@@ -70,6 +70,8 @@ def test_edge_cases() -> None:
     assert p[2] == pytest.approx(0.5)  # n = 2, identical values: 2 of 4 patterns
     p_less, _, _ = sign_flip_p(np.array([[1.0, 2.0, 3.0]]), alternative="less", rng=rng)
     assert p_less[0] == 1.0
+    p_zero, _, _ = sign_flip_p(np.zeros((1, 4)), alternative="greater", rng=rng)
+    assert p_zero[0] == 1.0  # every pattern ties with the observed 0
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [({"alternative": "bigger"}, "alternative"),

@@ -32,6 +32,8 @@ def test_alpha_is_the_fdr_and_the_tost_level() -> None:
     assert classify(p_value=p, p_material=pm, p_equivalence=pe, alpha=0.025)[0][0] == "inconclusive"
     eq = classify(p_value=np.array([0.5]), p_material=np.array([1.0]), p_equivalence=np.array([0.03]), alpha=0.025)
     assert eq[0][0] == "inconclusive"
+    eq = classify(p_value=np.array([0.5]), p_material=np.array([1.0]), p_equivalence=np.array([0.04]))
+    assert eq[0][0] == "negligible"
 
 
 def test_q_values_stay_within_their_family() -> None:
