@@ -79,3 +79,16 @@ def test_edge_cases() -> None:
 def test_bad_options(kwargs: dict, match: str) -> None:
     with pytest.raises(AuditError, match=match):
         sign_flip_p(np.ones((1, 3)), rng=np.random.default_rng(0), **kwargs)
+
+
+def test_the_inference_package_never_imports_the_model_stack() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, albert_audit.inference.crossed, albert_audit.inference.verdicts, albert_audit.inference.bias, "
+        "albert_audit.inference.simulate; print(sorted(m for m in ('torch', 'transformers', 'pandas') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
