@@ -40,9 +40,9 @@ def fdr_by_family(p_values: ArrayLike, families: ArrayLike | None = None) -> np.
     if fam.shape != p.shape:
         raise AuditError(f"families: expected {p.size} labels, got {fam.size}")
     q = np.full(p.shape, np.nan)
-    labels = [str(x) for x in fam]
-    for label in dict.fromkeys(labels):
-        rows = np.array([lab == label for lab in labels])
+    _, family = np.unique(np.array([str(x) for x in fam]), return_inverse=True)
+    for f in np.unique(family):
+        rows = family == f
         q[rows] = benjamini_hochberg(p[rows])
     return q
 
