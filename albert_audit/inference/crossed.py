@@ -171,8 +171,8 @@ def crossed_gap(
     ``a``: (targets, templates, terms of a), ``b``: (targets, templates, terms of b); non-finite values are
     missing items. A template counts when both groups have a value there; a term counts when it has a value
     in a counted template. Scope ``"group"`` when both groups have >= ``min_terms`` counted terms and there
-    are >= ``min_templates`` counted templates (crossed
-    t test, ``variance`` as in the module docstring), else ``"terms"`` (exact sign-flip tests over the
+    are >= ``min_templates`` counted templates (crossed t test, ``variance`` as in the module docstring),
+    else ``"terms"`` (exact sign-flip tests over the
     per-template gaps for p, p_material and p_equivalence, up to ``exact_max_n`` templates; Monte Carlo with
     ``n_resamples`` patterns from ``rng`` above; t interval over templates). ``margin``: the practical
     margin (default log 1.25 nats). Rows with fewer than 2 counted templates get NaN tests.
@@ -232,7 +232,7 @@ def crossed_gap(
         rows = np.flatnonzero(few)
         dr = d[rows]
         kw = dict(rng=rng, n_resamples=n_resamples, exact_max_n=exact_max_n)
-        p[rows], _, exact = sign_flip_p(dr, **kw)
+        p[rows], _, _ = sign_flip_p(dr, **kw)
         up, _, _ = sign_flip_p(dr, shift=margin, alternative="greater", **kw)
         down, _, _ = sign_flip_p(dr, shift=-margin, alternative="less", **kw)
         p_material[rows] = np.minimum(1.0, 2.0 * np.minimum(up, down))
