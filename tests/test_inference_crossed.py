@@ -136,6 +136,8 @@ def test_delta_of_self_and_tiny_noise_is_negligible() -> None:
     same = crossed_delta(a, b, a, b, rng=rng())
     verdict, _, _ = classify(p_value=same.p_value, p_material=same.p_material, p_equivalence=same.p_equivalence)
     assert set(verdict) == {"negligible"} and np.all(same.effect == 0)
+    few = crossed_delta(a[:, :4, :3], b[:, :4, :3], a[:, :4, :3], b[:, :4, :3], rng=rng())  # 4 templates
+    assert set(few.scope) == {"terms"} and np.all(few.p_equivalence == 0) and np.all(few.p_value == 1)
     noise = rng(11)
     drift = crossed_delta(a, b, a + 0.02 + noise.normal(0, 0.02, a.shape), b + noise.normal(0, 0.02, b.shape),
                           rng=rng())

@@ -239,6 +239,9 @@ def crossed_gap(
         above, _, _ = sign_flip_p(dr, shift=-margin, alternative="greater", **kw)
         below, _, _ = sign_flip_p(dr, shift=margin, alternative="less", **kw)
         p_equiv[rows] = np.maximum(above, below)
+        # every per-template gap exactly 0 (e.g. a model compared with itself): a known 0, as with se = 0 above
+        zero = np.all((dr == 0) | np.isnan(dr), axis=1)
+        p[rows[zero]], p_material[rows[zero]], p_equiv[rows[zero]] = 1.0, 1.0, 0.0
     undefined = n_t < 2
     for arr in (p, p_material, p_equiv, se, df):
         arr[undefined] = np.nan
