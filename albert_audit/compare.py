@@ -343,7 +343,7 @@ def methods_text(*, alpha: float, n_resamples: int) -> dict[str, Any]:
                        f"{EXACT_MAX_N}, else Monte Carlo {n_resamples})",
         "bias_score": f"delta = candidate score - base score; {level} paired BCa bootstrap {n_resamples} over "
                       "templates (same resamples for both models); p: the two models' gaps swapped within "
-                      f"templates (exact for n <= {EXACT_MAX_N}, else Monte Carlo {n_resamples})",
+                      f"templates (exact for n <= {stats.PATTERN_MAX_N}, else Monte Carlo {n_resamples})",
         "q_value": "Benjamini-Hochberg within each (candidate, probe set, metric) family of deltas.csv",
         "change": "a change needs a significant delta (q <= alpha); then newly_significant: the candidate's "
                   "finding significant and the base's not; reversed: sign flipped and both findings "
