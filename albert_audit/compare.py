@@ -14,14 +14,14 @@ tables (the study's unit, :func:`albert_audit.units.template_cells`, the cells t
   ``d_j = gap_candidate_j - gap_base_j``; ``delta = mean_j d_j``; CI: bootstrap over templates of the
   mean of ``d_j`` (BCa, percentile fallback, at Hesterberg's expanded level as in the findings;
   :func:`albert_audit.stats.bootstrap_ci_rows`); p: two-sided
-  sign-flip permutation test of ``mean d_j = 0`` (exact for n <= 12; :func:`albert_audit.stats.sign_flip_p_rows`).
+  sign-flip permutation test of ``mean d_j = 0`` (exact for n <= 20; :func:`albert_audit.stats.sign_flip_p_rows`).
 * ``bias_score`` (mean over targets and group pairs of |association gap|, >= 0; computed by
   :mod:`albert_audit.metrics.bias_score`, the findings' implementation): ``delta = score_candidate -
   score_base``; CI: paired bootstrap over templates (the same resampled templates for both models,
   BCa with a jackknife over templates); p: two-sided permutation test that swaps the two models' per-template
   gaps within each template (exact over all 2**n swaps for n <= 12, Monte Carlo otherwise).
 
-q-values: Benjamini-Hochberg over every row of the deltas table (all candidates and probe sets together).
+q-values: Benjamini-Hochberg within each (candidate, probe set, metric) family of the deltas table.
 Every resampling stream is keyed by ``rng_for(seed, "compare/<probe set>/<metric>/...")``.
 
 How a change is classed (:func:`classify_changes`)
@@ -232,7 +232,8 @@ def compute_deltas(base: RunScores, candidates: Sequence[RunScores], *, seed: in
 
     The items of every run must match the base's (:func:`check_same_items`; an AuditError otherwise). One
     row per candidate and per base findings row of a ``COMPARED_METRICS`` metric, in the base findings'
-    order; CIs are ``1 - alpha`` two-sided; q-values are Benjamini-Hochberg over all rows; ``change`` follows
+    order; CIs are ``1 - alpha`` two-sided; q-values are Benjamini-Hochberg within each (candidate, probe set,
+    metric) family; ``change`` follows
     :func:`classify_changes`.
     """
     if not 0.0 < float(alpha) < 1.0:
@@ -286,7 +287,8 @@ def compute_deltas(base: RunScores, candidates: Sequence[RunScores], *, seed: in
     if not tables:
         return _typed(pd.DataFrame(columns=list(DELTA_COLUMNS)))
     deltas = pd.concat(tables, ignore_index=True)
-    deltas["q_value"] = stats.benjamini_hochberg(deltas["p_value"].to_numpy(dtype=float))
+    families = list(zip(deltas["candidate"], deltas["probe_set"], deltas["metric"], strict=True))
+    deltas["q_value"] = stats.benjamini_hochberg_by(deltas["p_value"].to_numpy(dtype=float), families)
     deltas["change"] = classify_changes(deltas["base_effect"], deltas["candidate_effect"], deltas["q_value"],
                                         deltas["_base_sig"], deltas["_cand_sig"], alpha=alpha)
     return _typed(deltas)
@@ -341,8 +343,8 @@ def methods_text(*, alpha: float, n_resamples: int) -> dict[str, Any]:
                        f"{EXACT_MAX_N}, else Monte Carlo {n_resamples})",
         "bias_score": f"delta = candidate score - base score; {level} paired BCa bootstrap {n_resamples} over "
                       "templates (same resamples for both models); p: the two models' gaps swapped within "
-                      f"templates (exact for n <= {EXACT_MAX_N}, else Monte Carlo {n_resamples})",
-        "q_value": "Benjamini-Hochberg over every row of deltas.csv",
+                      f"templates (exact for n <= {stats.PATTERN_MAX_N}, else Monte Carlo {n_resamples})",
+        "q_value": "Benjamini-Hochberg within each (candidate, probe set, metric) family of deltas.csv",
         "change": "a change needs a significant delta (q <= alpha); then newly_significant: the candidate's "
                   "finding significant and the base's not; reversed: sign flipped and both findings "
                   "significant; amplified: same sign, larger magnitude; reduced: same sign and smaller "

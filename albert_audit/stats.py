@@ -22,7 +22,6 @@ import hashlib
 import itertools
 import math
 import warnings
-from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.stats
@@ -30,13 +29,22 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
 from albert_audit.errors import AuditError
+from albert_audit.fdr import benjamini_hochberg, benjamini_hochberg_by
+
+__all__ = [
+    "benjamini_hochberg", "benjamini_hochberg_by", "bootstrap_ci_rows", "friedman_p", "permutation_omnibus_rows",
+    "rng_for", "sign_flip_p_rows", "term_labelings", "upper_tail_p",
+]
 
 TIE_RTOL = 1e-9
 """Relative tolerance for 'as extreme as observed' (floating sums of the same numbers in another order)."""
 CHUNK_ELEMENTS = 4_000_000
 """Upper bound on the elements of one temporary (rows x resamples) block, to keep memory flat."""
-EXACT_MAX_N = 12
-"""Permutation tests enumerate all 2**n sign patterns up to this many units (Monte Carlo above)."""
+EXACT_MAX_N = 20
+"""The sign-flip test of a mean enumerates all 2**n sign patterns up to this many units (Monte Carlo above);
+the enumeration meets in the middle (two halves of 2**(n/2) partial sums), so n = 20 costs ~1,000 values a row."""
+PATTERN_MAX_N = 12
+"""Tests of non-linear statistics (the bias score) materialise all 2**n patterns up to this many units."""
 BOOTSTRAP_METHODS = ("BCa", "percentile")
 
 
@@ -252,69 +260,82 @@ def sign_flip_p_rows(
     n_rows, n = x.shape
     if n < 2:
         return np.full(n_rows, np.nan), "no units: p undefined" if n == 0 else "n=1: p undefined"
-    exact = n <= exact_max_n
-    if exact:
-        signs = sign_patterns(n)
-        method = f"paired sign-flip permutation (exact, n={n})"
-    else:
-        signs = 1.0 - 2.0 * rng.integers(0, 2, (n_resamples, n))
-        method = f"paired sign-flip permutation (Monte Carlo {n_resamples}, n={n})"
     observed = np.abs(x.sum(axis=1))
     threshold = observed - TIE_RTOL * np.abs(x).sum(axis=1)
+    if n <= exact_max_n:
+        hits = _exact_sign_flip_hits(x, threshold)
+        return np.minimum(hits / 2.0**n, 1.0), f"paired sign-flip permutation (exact, n={n})"
+    signs = 1.0 - 2.0 * rng.integers(0, 2, (n_resamples, n))
     hits = np.zeros(n_rows, dtype=np.int64)
     step = max(1, CHUNK_ELEMENTS // signs.shape[0])
     for start in range(0, n_rows, step):
         block = np.abs(x[start : start + step] @ signs.T)
         hits[start : start + step] = np.count_nonzero(block >= threshold[start : start + step, None], axis=1)
-    p = hits / signs.shape[0] if exact else (hits + 1.0) / (n_resamples + 1.0)
-    return np.minimum(p, 1.0), method
+    p = (hits + 1.0) / (n_resamples + 1.0)
+    return np.minimum(p, 1.0), f"paired sign-flip permutation (Monte Carlo {n_resamples}, n={n})"
 
 
-def label_permutation_test(
-    block_stat: Callable[[int, np.ndarray], np.ndarray],
-    block_sizes: Sequence[tuple[int, int]],
-    *,
-    rng: np.random.Generator,
-    n_resamples: int = 10_000,
-    enumerate_max: int = 5_000,
-) -> tuple[float, str]:
-    """Two-group label-permutation test with labels permuted within blocks (one-sided: large = extreme).
+def _exact_sign_flip_hits(x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """Per row, how many of the 2**n sign patterns give |signed sum| >= threshold (meet in the middle).
 
-    Block j holds ``block_sizes[j] = (n_a, n_b)`` observations, the first n_a of group a.
-    ``block_stat(j, labels)`` gets a boolean (L, n_a + n_b) array of labelings (True = group a) and returns
-    the block's statistic for each (L,). The test statistic is the mean over blocks. Under H0 (group
-    labels exchangeable within a block) each block's labeling is uniform over its C(n, n_a) subsets;
-    ``n_resamples`` random labelings give p = (b + 1) / (n_resamples + 1). Blocks with at most
-    ``enumerate_max`` labelings are evaluated once per distinct labeling (same distribution, less work).
+    The units split into halves L and H; a pattern's sum is l + h with l among the 2**|L| partial sums of
+    L (sorted once per row) and h among those of H, so counting needs only two binary searches per h.
+    Memory and time are O(rows x 2**(n/2)), chunked over rows.
+    """
+    n_rows, n = x.shape
+    half = n // 2
+    low_signs, high_signs = sign_patterns(half), sign_patterns(n - half)
+    hits = np.zeros(n_rows, dtype=np.int64)
+    step = max(1, CHUNK_ELEMENTS // (low_signs.shape[0] + high_signs.shape[0]))
+    for start in range(0, n_rows, step):
+        rows = slice(start, start + step)
+        low = np.sort(x[rows, :half] @ low_signs.T, axis=1)
+        high = x[rows, half:] @ high_signs.T
+        for i, (lo, hi, t) in enumerate(zip(low, high, threshold[rows], strict=True)):
+            if t <= 0:
+                hits[start + i] = 2**n
+                continue
+            above = lo.size - np.searchsorted(lo, t - hi, side="left")  # l + h >= t
+            below = np.searchsorted(lo, -t - hi, side="right")  # l + h <= -t (disjoint from above as t > 0)
+            hits[start + i] = int(above.sum() + below.sum())
+    return hits
+
+
+def term_labelings(
+    n_a: int, n_b: int, *, rng: np.random.Generator, n_resamples: int = 10_000, enumerate_max: int = 5_000
+) -> tuple[np.ndarray, bool]:
+    """Relabellings of n_a + n_b terms into groups of n_a and n_b, as an (L, n_a + n_b) bool array (True = a).
+
+    Every C(n, n_a) labelling when there are at most ``enumerate_max`` (``exact`` True; the observed labelling,
+    the first n_a terms, is among them), else ``n_resamples`` uniform random ones. A caller applies one
+    labelling to a term in *every* template (a term keeps its permuted label across templates), which is the
+    null that persistent term effects need.
     """
     n_resamples = _check_resamples(n_resamples)
-    if not block_sizes:
-        return math.nan, "no blocks: p undefined"
-    observed = 0.0
-    null = np.zeros(n_resamples)
-    for j, (n_a, n_b) in enumerate(block_sizes):
-        n = n_a + n_b
-        if n_a < 1 or n_b < 1:
-            raise AuditError(f"label_permutation_test: block {j} lacks a group ({n_a}, {n_b})")
-        observed_labels = np.arange(n)[None, :] < n_a
-        observed += float(np.asarray(block_stat(j, observed_labels), dtype=float)[0])
-        n_labelings = math.comb(n, n_a)
-        if n_labelings <= enumerate_max:
-            labelings = np.zeros((n_labelings, n), dtype=bool)
-            for row, chosen in enumerate(itertools.combinations(range(n), n_a)):
-                labelings[row, list(chosen)] = True
-            values = np.asarray(block_stat(j, labelings), dtype=float)
-            null += values[rng.integers(0, n_labelings, n_resamples)]
-        else:
-            labels = np.argsort(rng.random((n_resamples, n)), axis=1) < n_a
-            null += np.asarray(block_stat(j, labels), dtype=float)
-    k = len(block_sizes)
-    observed /= k
-    null /= k
-    scale = max(abs(observed), float(np.max(np.abs(null))), np.finfo(float).tiny)
-    hits = np.count_nonzero(null >= observed - TIE_RTOL * scale)
-    p = (hits + 1.0) / (n_resamples + 1.0)
-    return float(min(p, 1.0)), f"group labels permuted within {k} blocks (Monte Carlo {n_resamples})"
+    if n_a < 1 or n_b < 1:
+        raise AuditError(f"term_labelings: each group needs a term ({n_a}, {n_b})")
+    n = n_a + n_b
+    count = math.comb(n, n_a)
+    if count <= enumerate_max:
+        labelings = np.zeros((count, n), dtype=bool)
+        for row, chosen in enumerate(itertools.combinations(range(n), n_a)):
+            labelings[row, list(chosen)] = True
+        return labelings, True
+    return np.argsort(rng.random((n_resamples, n)), axis=1) < n_a, False
+
+
+def upper_tail_p(observed: float, null: ArrayLike, *, exact: bool) -> float:
+    """One-sided permutation p (large = extreme): the share of ``null`` values >= ``observed`` (ties within a
+    relative 1e-9); ``exact`` when ``null`` enumerates every permutation (it then contains the observed one),
+    else p = (b + 1) / (m + 1) for m random permutations. NaN when ``null`` is empty or ``observed`` NaN."""
+    values = np.asarray(null, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0 or not math.isfinite(observed):
+        return math.nan
+    scale = max(abs(observed), float(np.max(np.abs(values))), np.finfo(float).tiny)
+    hits = np.count_nonzero(values >= observed - TIE_RTOL * scale)
+    p = hits / values.size if exact else (hits + 1.0) / (values.size + 1.0)
+    return float(min(p, 1.0))
 
 
 def permutation_omnibus_rows(
@@ -356,7 +377,7 @@ def permutation_omnibus_rows(
     return np.minimum(p, 1.0), f"permutation omnibus (Monte Carlo {n_resamples}, n={n_blocks}, k={k})"
 
 
-# ------------------------------------------------------------------------------------ Friedman, FDR
+# ------------------------------------------------------------------------------------------- Friedman
 
 
 def friedman_p(table: ArrayLike) -> float:
@@ -377,27 +398,3 @@ def friedman_p(table: ArrayLike) -> float:
         warnings.simplefilter("ignore")
         p = float(scipy.stats.friedmanchisquare(*t.T).pvalue)
     return 1.0 if math.isnan(p) else p
-
-
-def benjamini_hochberg(pvals: ArrayLike) -> np.ndarray:
-    """Benjamini-Hochberg q-values (step-up, capped at 1), same shape as ``pvals``.
-
-    NaN p-values stay NaN and do not count towards the number of tests; the others are corrected among
-    themselves. p-values outside [0, 1] are an AuditError.
-    """
-    p = np.asarray(pvals, dtype=float)
-    q = np.full(p.shape, np.nan)
-    known = ~np.isnan(p)
-    values = p[known]
-    if values.size == 0:
-        return q
-    if np.any((values < 0) | (values > 1)):
-        raise AuditError("benjamini_hochberg: p-values must lie in [0, 1]")
-    m = values.size
-    order = np.argsort(values, kind="stable")
-    scaled = values[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    out = np.empty(m)
-    out[order] = adjusted
-    q[known] = out
-    return q

@@ -86,3 +86,14 @@ def test_classify_changes_uses_alpha() -> None:
                 base_significant=[True, True, False], candidate_significant=[True, True, True])
     assert classify_changes(**args, alpha=0.05) == ["amplified", "reduced", "newly_significant"]
     assert classify_changes(**args, alpha=0.025) == ["unchanged"] * 3
+
+
+def test_q_values_are_bh_within_candidate_probe_set_and_metric(runs) -> None:
+    again = RunScores("again", runs[1].items, runs[1].targets, runs[1].findings)
+    deltas = compute_deltas(runs[0], [runs[1], again], seed=0, alpha=0.05, n_resamples=N)
+    families = deltas.groupby(["candidate", "probe_set", "metric"])
+    assert families.ngroups == 6  # 2 candidates x (logprob_gap, association_gap, bias_score)
+    for _, family in families:
+        np.testing.assert_allclose(family["q_value"], stats.benjamini_hochberg(family["p_value"].to_numpy()))
+    one = _deltas(runs, 0.05)  # adding a candidate never changes another candidate's q-values
+    np.testing.assert_array_equal(one["q_value"], deltas.loc[deltas["candidate"] == "cand", "q_value"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import os
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.spatial
 
+from albert_audit import registry
 from albert_audit.errors import AuditError
 from albert_audit.expand import ITEM_COLUMNS
 from albert_audit.metrics import FINDINGS_COLUMNS, compute_findings, summarise_bias
@@ -28,6 +31,7 @@ def make_tables(
     n_templates: int = 12,
     targets: tuple[str, ...] = ("nurse", "engineer", "clerk"),
     gaps: dict[str, float] | None = None,
+    shift: float = 0.0,
     noise: float = 0.3,
     fill_boost: float = 0.0,
     top_k: int = 5,
@@ -38,7 +42,8 @@ def make_tables(
     """Items, targets and fills tables of one probe set (columns of docs/data_contract.md).
 
     ``gaps[target]`` is added to the log-prob of the first group's terms (the prior has no group effect,
-    so the association gap equals the log-prob gap); ``fill_boost`` raises the first group's logit of the
+    so the association gap equals the log-prob gap); ``shift`` is added to every target of the first group
+    (a group main effect); ``fill_boost`` raises the first group's logit of the
     fill "quiet" and lowers the other groups' by as much.
     """
     rng = np.random.default_rng(seed)
@@ -65,7 +70,7 @@ def make_tables(
                     )
                 )
                 for t, target in enumerate(targets):
-                    logprob = base[t] + (gaps.get(target, 0.0) if g == 0 else 0.0) + rng.normal(0.0, noise)
+                    logprob = base[t] + (gaps.get(target, 0.0) + shift if g == 0 else 0.0) + rng.normal(0.0, noise)
                     target_rows.append((item_id, target, 1, logprob, base[t] - 0.5))
                 z = (
                     logits
@@ -132,13 +137,24 @@ def test_planted_fill_skew_is_found(planted) -> None:
     _, findings = planted
     jsd = row(findings, "fill_divergence")
     assert jsd["effect_unit"] == "JSD bits" and jsd["effect"] > 0
-    assert jsd["p_value"] < 0.01 and jsd["significant"]
+    # 3 + 3 terms relabelled consistently: 20 labellings, the observed one and its swap -> p >= 2/20
+    assert jsd["p_value"] == pytest.approx(0.1) and "exact over 20 relabellings" in jsd["method"]
     disco = row(findings, "disco")
-    assert disco["effect_unit"] == "count" and disco["effect"] >= 1.0
-    assert disco["p_value"] < 0.01 and disco["significant"]
+    assert disco["effect_unit"] == "count" and disco["effect"] >= 0.5
+    assert disco["p_value"] == pytest.approx(0.1)
     bias = row(findings, "bias_score")
     assert bias["effect"] == pytest.approx(np.mean([1.0, 0.8, 0.0]), abs=0.15)
     assert bias["p_value"] == pytest.approx(2 / 4096) and bias["significant"]
+
+
+def test_planted_fill_skew_with_six_terms_per_group_is_significant() -> None:
+    groups = {"f": [f"f{i}" for i in range(6)], "m": [f"m{i}" for i in range(6)]}
+    findings = compute_findings(*make_tables(groups=groups, fill_boost=3.0, n_templates=6), seed=0, n_resamples=FAST)
+    for metric in ("fill_divergence", "disco"):
+        found = row(findings, metric)
+        assert found["effect"] > 0 and found["ci_low"] > 0 and found["p_value"] < 0.05
+        assert found["significant"] and "exact over 924 relabellings" in found["method"]
+    assert row(findings, "fill_divergence")["p_value"] == pytest.approx(2 / 924)  # the observed labelling and its swap
 
 
 def test_no_gap_is_not_significant() -> None:
@@ -196,14 +212,31 @@ def test_hand_computed_jsd_and_disco() -> None:
         return -sum(p * math.log2(p) for p in ps)
 
     jsd0 = h(0.625, 0.0625, 0.125, 0.1875) - (h(0.625, 0.125, 0.25) + h(0.625, 0.375)) / 2
-    # Template 1: both groups x .875 v .125 -> JSD 0.
+    # Template 1: both groups x .875 v .125 -> JSD 0 under every labelling.
+    # The null: the 6 ways of labelling the 4 terms 2 + 2 (the same in both templates), averaged.
+    terms = {"a1": {"x": 0.6, "y": 0.2}, "a2": {"x": 0.4, "z": 0.4}, "b1": {"x": 0.5, "w": 0.3},
+             "b2": {"x": 0.5, "w": 0.3}}
+    vocab = ["x", "y", "z", "w"]
+
+    def group(names: tuple[str, ...]) -> np.ndarray:
+        mean = np.mean([[terms[n].get(v, 0.0) for v in vocab] for n in names], axis=0)
+        return mean / mean.sum()
+
+    null = []
+    for chosen in itertools.combinations(terms, 2):
+        rest = tuple(n for n in terms if n not in chosen)
+        null.append(scipy.spatial.distance.jensenshannon(group(chosen), group(rest), base=2) ** 2)
+    assert null[0] == pytest.approx(jsd0, rel=1e-9)  # the observed labelling is among them
     jsd = row(findings, "fill_divergence")
-    assert jsd["effect"] == pytest.approx(jsd0 / 2, rel=1e-12)
+    assert jsd["effect"] == pytest.approx((jsd0 - np.mean(null)) / 2, rel=1e-9)
+    assert f"raw mean over templates {jsd0 / 2:.4g}" in jsd["method"] and "exact over 6 relabellings" in jsd["method"]
     assert jsd["n_units"] == 2 and (jsd["group_a"], jsd["group_b"]) == ("a", "b")
     # DisCo, template 0: top-3 sets a1 {x,y}, a2 {x,z}, b1 {x,w}, b2 {x,w}. Token w: 0 of 2 a-terms, 2 of 2
     # b-terms: chi2 = 4 (0*0 - 2*2)^2 / (2*2*2*2) = 4 > 3.84 -> significant. y, z: 1 vs 0: chi2 = 4/3.
-    # x: in every term (no test). Template 1: nothing differs. Mean count = (1 + 0) / 2.
-    assert row(findings, "disco")["effect"] == 0.5
+    # x: in every term (no test). Template 1: nothing differs. Raw mean count = (1 + 0) / 2.
+    # Null: labellings {a1,a2}|{b1,b2} and its swap count 1 (w), the 4 mixed ones 0: mean 1/3 in template 0.
+    disco = row(findings, "disco")
+    assert disco["effect"] == pytest.approx((1 - 1 / 3 + 0) / 2) and "raw mean over templates 0.5" in disco["method"]
     assert "bias_score" not in set(findings["metric"])  # no targets
 
 
@@ -231,6 +264,8 @@ def test_columns_dtypes_sorting_and_q_values(planted) -> None:
     assert list(findings["metric"].drop_duplicates()) == [
         "logprob_gap",
         "association_gap",
+        "group_shift",
+        "gap_beyond_shift",
         "fill_divergence",
         "disco",
         "bias_score",
@@ -239,7 +274,10 @@ def test_columns_dtypes_sorting_and_q_values(planted) -> None:
     assert gap_targets == sorted(gap_targets)
     from scipy.stats import false_discovery_control
 
-    assert np.allclose(findings["q_value"], false_discovery_control(findings["p_value"]))
+    for _, family in findings.groupby(["probe_set", "metric"]):  # one FDR family per probe set and metric
+        tested = family["p_value"].notna()
+        assert np.allclose(family.loc[tested, "q_value"], false_discovery_control(family.loc[tested, "p_value"]))
+        assert family.loc[~tested, "q_value"].isna().all()
     assert (findings["significant"] == (findings["q_value"] <= 0.05)).all()
 
 
@@ -353,7 +391,7 @@ def test_template_term_pair_units() -> None:
     findings = compute_findings(*tables, seed=0, n_resamples=FAST, unit="template_term_pair")
     nurse = row(findings, "logprob_gap", "nurse")
     assert nurse["n_units"] == 24 and "units=template x term pairs" in nurse["method"]
-    assert "Monte Carlo 2000, n=24" in nurse["method"]
+    assert "exact, n=8" in nurse["method"] and "clustered by template (24 pairs in 8 templates)" in nurse["method"]
     assert nurse["effect"] == pytest.approx(
         row(compute_findings(*tables, seed=0, n_resamples=FAST), "logprob_gap", "nurse")["effect"]
     )
@@ -450,7 +488,7 @@ def test_significant_is_q_at_most_alpha_not_p(alpha: float) -> None:
     assert ((p <= alpha) & (q > alpha)).any()  # rows that p alone would call significant
     assert ((q > 0.025) & (q <= 0.05)).any()  # rows that only alpha = 0.05 calls significant
     assert (findings["significant"] == (q <= alpha)).all()
-    signed = findings["metric"].isin(["logprob_gap", "association_gap"])
+    signed = findings["metric"].isin(registry.signed_ids())
     assert ((findings["direction"] != "none") == (findings["significant"] & signed)).all()
     gaps = findings[signed & findings["significant"]]
     assert (gaps["direction"] == np.where(gaps["effect"] > 0, "a>b", "b>a")).all()
@@ -481,4 +519,6 @@ def test_disco_reads_the_top_three_fills() -> None:
     targets = pd.DataFrame(columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"])
     findings = compute_findings(items, targets, fills, seed=0, n_resamples=200)
     # w: 2 of 2 a-terms vs 0 of 2 b-terms: chi2 = 4 > 3.84; v likewise; x, y: in every term; z: rank 4.
-    assert row(findings, "disco")["effect"] == 2.0
+    # Null: that labelling and its swap count 2, the 4 mixed ones 0 (mean 2/3).
+    disco = row(findings, "disco")
+    assert disco["effect"] == pytest.approx(2.0 - 2 / 3) and "raw mean over templates 2" in disco["method"]

@@ -24,8 +24,9 @@ _DTYPES = {"str": object, "float64": np.float64, "int64": np.int64, "bool": bool
 
 @pytest.fixture(scope="module")
 def findings() -> pd.DataFrame:
-    """Three groups (so every metric has rows), planted target gaps and a fill skew."""
-    tables = make_tables(groups=GROUPS, n_templates=10, gaps={"nurse": 1.2, "engineer": -1.0}, fill_boost=3.0)
+    """Three groups (so every metric has rows), planted target gaps, a group shift and a fill skew."""
+    tables = make_tables(groups=GROUPS, n_templates=10, gaps={"nurse": 1.2, "engineer": -1.0}, shift=0.8,
+                         fill_boost=3.0)
     return compute_findings(*tables, seed=0, n_resamples=300)
 
 
@@ -57,7 +58,8 @@ def test_every_metric_keeps_the_contract(findings: pd.DataFrame, metric_id: str)
 def test_rows_follow_the_registry_order(findings: pd.DataFrame) -> None:
     order = list(findings["metric"].drop_duplicates())
     assert order == list(registry.metric_ids()) == list(METRICS)
-    assert SIGNED_METRICS == registry.signed_ids() == ("logprob_gap", "association_gap")
+    assert SIGNED_METRICS == registry.signed_ids() == ("logprob_gap", "association_gap", "group_shift",
+                                                                  "gap_beyond_shift")
     assert registry.compared_ids() == ("logprob_gap", "association_gap", "bias_score")
     assert registry.label("disco") == "DisCo-style count" and registry.label("disco", short=True) == "DisCo"
     assert registry.label("unknown") == "unknown"

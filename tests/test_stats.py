@@ -80,7 +80,7 @@ def test_exact_sign_flip_matches_scipy_permutation_test(n: int) -> None:
 def test_monte_carlo_sign_flip_agrees_with_exact_scipy() -> None:
     x = gen(3).normal(0.35, 1.0, 16)
     ref = scipy.stats.permutation_test((x,), np.mean, permutation_type="samples", n_resamples=10**6).pvalue
-    p, method = oracles.sign_flip_permutation_test(x, rng=gen(4), n_resamples=20_000)
+    p, method = oracles.sign_flip_permutation_test(x, rng=gen(4), n_resamples=20_000, exact_max_n=12)
     assert "Monte Carlo 20000, n=16" in method
     assert abs(p - ref) < 4 * math.sqrt(ref * (1 - ref) / 20_000) + 1e-4
     # the +1 correction: p is never 0
@@ -151,22 +151,62 @@ def test_hand_worked_bootstrap_n2_falls_back_to_percentile() -> None:
     assert method == "95% percentile bootstrap 4000 (BCa undefined: n<3)"
 
 
-def test_label_permutation_test_matches_full_enumeration() -> None:
-    # One block, 3 vs 3 values; statistic = |mean a - mean b|; enumerate all 20 labelings by hand.
+def test_term_labelings_and_the_upper_tail_p_match_full_enumeration() -> None:
+    # 3 vs 3 values; statistic = |mean a - mean b|; enumerate all 20 labelings by hand.
     values = np.array([5.0, 6.0, 7.0, 1.0, 2.0, 6.5])
 
-    def stat(_: int, labels: np.ndarray) -> np.ndarray:
+    def stat(labels: np.ndarray) -> np.ndarray:
         return np.abs((labels * values).sum(1) / 3 - (~labels * values).sum(1) / 3)
 
-    observed = stat(0, np.array([[True, True, True, False, False, False]]))[0]
-    all_stats = [stat(0, np.isin(np.arange(6), c)[None, :])[0] for c in itertools.combinations(range(6), 3)]
+    observed = stat(np.array([[True, True, True, False, False, False]]))[0]
+    all_stats = [stat(np.isin(np.arange(6), c)[None, :])[0] for c in itertools.combinations(range(6), 3)]
     exact = np.mean(np.array(all_stats) >= observed - 1e-12)
-    p, method = stats.label_permutation_test(stat, [(3, 3)], rng=gen(0), n_resamples=20_000)
+    labelings, is_exact = stats.term_labelings(3, 3, rng=gen(0))
+    assert is_exact and labelings.shape == (20, 6) and labelings[0].tolist() == [True] * 3 + [False] * 3
+    assert (labelings.sum(axis=1) == 3).all() and len({tuple(r) for r in labelings}) == 20
+    assert stats.upper_tail_p(observed, stat(labelings), exact=True) == pytest.approx(exact)
+    # the sampled path (more labelings than enumerate_max): uniform subsets of size n_a, p = (b + 1) / (m + 1)
+    sampled, is_exact = stats.term_labelings(3, 3, rng=gen(1), n_resamples=20_000, enumerate_max=5)
+    assert not is_exact and sampled.shape == (20_000, 6) and (sampled.sum(axis=1) == 3).all()
+    p = stats.upper_tail_p(observed, stat(sampled), exact=False)
     assert abs(p - exact) < 0.01
-    assert "Monte Carlo 20000" in method
-    # the sampled path (more labelings than enumerate_max) gives the same distribution
-    p2, _ = stats.label_permutation_test(stat, [(3, 3)], rng=gen(1), n_resamples=20_000, enumerate_max=5)
-    assert abs(p2 - exact) < 0.01
+    hits = np.count_nonzero(stat(sampled) >= observed - 1e-9)
+    assert p == (hits + 1) / 20_001
+    assert math.isnan(stats.upper_tail_p(math.nan, [1.0], exact=True))
+    with pytest.raises(AuditError):
+        stats.term_labelings(0, 3, rng=gen(0))
+
+
+@pytest.mark.parametrize("n", [13, 16, 20])
+def test_exact_sign_flip_beyond_twelve_units(n: int) -> None:
+    """Exact (meet-in-the-middle) enumeration up to n = 20 equals brute force over every sign pattern."""
+    x = gen(n).normal(0.3, 1.0, (6, n))
+    x[0] = np.abs(x[0]) + 0.1  # every unit positive: the most extreme pattern, p = 2 / 2**n
+    x[1, :] = 0.5  # all equal: ties resolved as before
+    p, method = stats.sign_flip_p_rows(x, rng=gen(0))
+    assert method == f"paired sign-flip permutation (exact, n={n})"
+    if n <= 16:
+        sums = np.abs(x @ stats.sign_patterns(n).T)
+        brute = np.mean(sums >= np.abs(x.sum(axis=1))[:, None] - 1e-9, axis=1)
+        assert np.array_equal(p, brute)
+    assert p[0] == p[1] == 2 / 2**n
+    if n >= 16:
+        assert p[0] < 1 / 10_001  # below the Monte Carlo floor: the floor no longer decides
+    assert stats.EXACT_MAX_N == 20
+    p_mc, method_mc = stats.sign_flip_p_rows(x, rng=gen(0), n_resamples=2000, exact_max_n=n - 1)
+    assert "Monte Carlo 2000" in method_mc and np.all(np.abs(p_mc - p) < 0.05)
+
+
+def test_benjamini_hochberg_within_families() -> None:
+    p = np.array([0.01, 0.04, np.nan, 0.03, 0.5, 0.02])
+    families = ["a", "b", "a", "a", "b", "a"]
+    q = stats.benjamini_hochberg_by(p, families)
+    a, b = [0, 2, 3, 5], [1, 4]
+    assert np.allclose(q[a], stats.benjamini_hochberg(p[a]), equal_nan=True)
+    assert np.allclose(q[b], stats.benjamini_hochberg(p[b]))
+    assert not np.allclose(q, stats.benjamini_hochberg(p), equal_nan=True)  # not one family
+    with pytest.raises(AuditError):
+        stats.benjamini_hochberg_by(p, families[:-1])
 
 
 # ----------------------------------------------------------------------------------------- simulations

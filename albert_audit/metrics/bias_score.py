@@ -120,7 +120,7 @@ def _label_permutation_p(x0: np.ndarray, w: np.ndarray, pairs: np.ndarray, obser
     ``x0``: (targets, groups, templates) values, 0 where a template does not count for a target (``w`` 0).
     """
     n_t, k, n_j = x0.shape
-    exact = k == 2 and n_j <= stats.EXACT_MAX_N
+    exact = k == 2 and n_j <= stats.PATTERN_MAX_N
     if exact:
         signs = stats.sign_patterns(n_j)  # swapping the two groups in template j = flipping its sign
         perms = np.where(signs[:, :, None] > 0, np.array([0, 1]), np.array([1, 0]))  # (M, J, 2)
@@ -161,7 +161,7 @@ def delta(gap_b: np.ndarray, gap_c: np.ndarray, *, key: str, seed: int, alpha: f
     finite, the same templates in the same column order. CI: paired bootstrap over templates (the same
     resampled templates for both models), BCa with a jackknife over templates (percentile where BCa is
     undefined), at level 1 - alpha. p: two-sided permutation test swapping the two models' gaps within each
-    template (exact over all 2**n swaps for n <= ``stats.EXACT_MAX_N``, else ``n_resamples`` random swaps
+    template (exact over all 2**n swaps for n <= ``stats.PATTERN_MAX_N``, else ``n_resamples`` random swaps
     with p = (b + 1) / (m + 1)).
     """
     # row-major, as the findings' gaps: the same numbers then round the same way (base score == findings score)
@@ -184,7 +184,7 @@ def delta(gap_b: np.ndarray, gap_c: np.ndarray, *, key: str, seed: int, alpha: f
                                             jackknife=None if jack is None else jack[None, :],
                                             confidence=1.0 - alpha)
         out["low"], out["high"] = float(lo[0]), float(hi[0])
-    exact = n <= stats.EXACT_MAX_N
+    exact = n <= stats.PATTERN_MAX_N
     if exact:
         signs = stats.sign_patterns(n)
     else:

@@ -1,14 +1,20 @@
 """fill_divergence and disco: per group pair, how differently the model fills the mask after each group's terms.
 
-Both are a per-template statistic of the terms' fills, averaged over templates; CI: expanded bootstrap over
-templates; p: group labels permuted among the pair's terms within templates. They differ only in the
-per-template statistic (:class:`FillStatistic`).
+Both are a per-template statistic of the terms' fills, reported as its **excess over its permutation-null
+mean** (the statistic minus its expectation when group labels carry no information), averaged over templates:
+raw JSD and DisCo counts are positive without any group effect and grow or shrink with the number of terms,
+the excess is centred on 0 at every set size. The null relabels the pair's *terms* once for the whole probe
+set (a term keeps its permuted label in every template), so term effects that persist across templates are
+part of the null instead of evidence against it. CI: expanded bootstrap over templates of the per-template
+excess; p: one-sided, the observed mean against the relabellings. They differ only in the per-template
+statistic (:class:`FillStatistic`).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +95,7 @@ class TemplateFills:
     """One template's fills as (terms x tokens) arrays."""
 
     groups: np.ndarray  # (n_terms,) group code of each item (term)
+    terms: np.ndarray  # (n_terms,) the term's code in the probe set ((group, term_index), the same in every template)
     probs: np.ndarray  # (n_terms, V) top-k probabilities (0 where a token is outside the term's top-k)
     top: np.ndarray  # (n_terms, V) 1.0 where a token is in the term's top-3
 
@@ -100,6 +107,7 @@ def fill_tables(fdf: pd.DataFrame, groups: list[str]) -> list[TemplateFills]:
     item = fdf["item_id"].to_numpy()
     tokens, _ = pd.factorize(fdf[token_key], sort=False)
     group = pd.Categorical(fdf["group"], categories=groups).codes
+    term = group.astype(np.int64) * (int(fdf["term_index"].max()) + 1 if len(fdf) else 1) + fdf["term_index"].to_numpy()
     prob = fdf["prob"].to_numpy(dtype=float)
     in_top = fdf["rank"].to_numpy() <= DISCO_TOP
     order = np.lexsort((item, template))  # rows stay in (item, rank) order within a template
@@ -114,64 +122,67 @@ def fill_tables(fdf: pd.DataFrame, groups: list[str]) -> list[TemplateFills]:
         top[item_pos[in_top[rows]], tok_pos[in_top[rows]]] = 1.0
         first = np.zeros(item_ids.size, dtype=np.int64)
         first[item_pos] = np.arange(rows.size)  # any row of each item gives its group
-        out.append(TemplateFills(groups=np.asarray(group[rows][first]), probs=probs, top=top))
+        out.append(TemplateFills(groups=np.asarray(group[rows][first]), terms=np.asarray(term[rows][first]),
+                                 probs=probs, top=top))
     return out
 
 
 def fill_rows(data: ProbeSetScores, cfg: Config, metric: str, statistic: FillStatistic) -> list[dict[str, Any]]:
-    """One row per group pair: the mean over templates with both groups of the per-template statistic."""
+    """One row per group pair: the mean over templates with both groups of the per-template excess of the
+    statistic over its mean under consistent term relabelling."""
     tables = data.cached("fill_tables", lambda: fill_tables(data.fills, data.groups))
-    pairs = list(itertools.combinations(range(len(data.groups)), 2))
-    pair_blocks: list[list[np.ndarray]] = []
-    pair_sizes: list[list[tuple[int, int]]] = []
-    values: list[np.ndarray] = []
-    for a, b in pairs:
-        blocks, sizes = [], []
-        for table in tables:
-            ia, ib = np.flatnonzero(table.groups == a), np.flatnonzero(table.groups == b)
-            if ia.size and ib.size:
-                block = getattr(table, statistic.reads)[np.concatenate([ia, ib])]
-                blocks.append(block[:, block.any(axis=0)])
-                sizes.append((ia.size, ib.size))
-        pair_blocks.append(blocks)
-        pair_sizes.append(sizes)
-        values.append(np.array([statistic.stat(np.arange(sum(size))[None, :] < size[0], block)[0]
-                                for block, size in zip(blocks, sizes, strict=True)]))
-    n = np.array([v.size for v in values])
-    low, high = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
-    ci_methods = [""] * len(pairs)
-    for size in np.unique(n):
-        idx = np.flatnonzero(n == size)
-        lo, hi, m = stats.bootstrap_ci_rows(
-            np.array([values[i] for i in idx]).reshape(idx.size, int(size)),
-            rng=stats.rng_for(cfg.seed, f"{data.name}/{metric}/bootstrap/n={size}"),
-            n_resamples=cfg.n_resamples,
-            confidence=cfg.confidence,
-            expand=True,
-        )
-        low[idx], high[idx] = lo, hi
-        for i, method in zip(idx, m, strict=True):
-            ci_methods[i] = method
-    unit = registry.metric(metric).unit
-    rows: list[dict[str, Any]] = []
-    for i, (a, b) in enumerate(pairs):
-        base = dict(group_a=data.groups[a], group_b=data.groups[b], n_units=int(n[i]), effect_unit=unit)
-        if n[i] == 0:
-            rows.append(row(data.name, metric, method=f"{statistic.what}; no template with both groups", **base))
-            continue
-        p, p_method = _permutation_p(statistic, pair_blocks[i], pair_sizes[i],
-                                     key=f"{data.name}/{metric}/{data.groups[a]}/{data.groups[b]}/permutation",
-                                     cfg=cfg)
-        rows.append(row(data.name, metric, effect=float(values[i].mean()), ci_low=low[i], ci_high=high[i],
-                        p_value=p, method=f"{statistic.what}, mean over templates; {ci_methods[i]} over templates; "
-                                          f"{p_method}", **base))
-    return rows
+    return [pair_row(data, cfg, metric, statistic, tables, a, b)
+            for a, b in itertools.combinations(range(len(data.groups)), 2)]
 
 
-def _permutation_p(statistic: FillStatistic, blocks: list[np.ndarray], sizes: list[tuple[int, int]], *, key: str,
-                   cfg: Config) -> tuple[float, str]:
-    if all(size == (1, 1) for size in sizes):
-        return math.nan, "p undefined: one term per group in every template (labels cannot be permuted)"
-    p, _ = stats.label_permutation_test(lambda j, labels: statistic.stat(labels, blocks[j]), sizes,
-                                        rng=stats.rng_for(cfg.seed, key), n_resamples=cfg.n_resamples)
-    return p, f"p: group labels permuted among terms within templates (Monte Carlo {cfg.n_resamples})"
+def relabelled(statistic: FillStatistic, tables: list[TemplateFills], a: int, b: int, labelings: np.ndarray,
+               pooled: np.ndarray) -> np.ndarray:
+    """(labelings, templates) statistic of every template with both groups, each term labelled by its column
+    of ``labelings`` (pooled term codes ``pooled``); NaN where a labelling leaves a template one group."""
+    out = []
+    for table in tables:
+        idx = np.flatnonzero((table.groups == a) | (table.groups == b))
+        block = getattr(table, statistic.reads)[idx]
+        labels = labelings[:, np.searchsorted(pooled, table.terms[idx])]
+        valid = labels.any(axis=1) & (~labels).any(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = statistic.stat(labels, block[:, block.any(axis=0)])
+        out.append(np.where(valid, values, np.nan))
+    return np.stack(out, axis=1)
+
+
+def pair_row(data: ProbeSetScores, cfg: Config, metric: str, statistic: FillStatistic, tables: list[TemplateFills],
+             a: int, b: int) -> dict[str, Any]:
+    """The row of one group pair."""
+    used = [t for t in tables if (t.groups == a).any() and (t.groups == b).any()]
+    base = dict(group_a=data.groups[a], group_b=data.groups[b], n_units=len(used),
+                effect_unit=registry.metric(metric).unit)
+    if not used:
+        return row(data.name, metric, method=f"{statistic.what}; no template with both groups", **base)
+    terms_a = np.unique(np.concatenate([t.terms[t.groups == a] for t in used]))
+    terms_b = np.unique(np.concatenate([t.terms[t.groups == b] for t in used]))
+    order = np.argsort(np.concatenate([terms_a, terms_b]))
+    pooled = np.concatenate([terms_a, terms_b])[order]
+    identity = (np.arange(pooled.size) < terms_a.size)[order][None, :]
+    observed = relabelled(statistic, used, a, b, identity, pooled)[0]
+    raw = f"{statistic.what}: raw mean over templates {observed.mean():.4g}"
+    if terms_a.size == 1 and terms_b.size == 1:
+        return row(data.name, metric, method=f"{raw}; one term per group: no relabelling null, so no excess and "
+                                              "no p (labels cannot be permuted)", **base)
+    key = f"{data.name}/{metric}/{data.groups[a]}/{data.groups[b]}"
+    labelings, exact = stats.term_labelings(terms_a.size, terms_b.size, rng=stats.rng_for(cfg.seed, f"{key}/terms"),
+                                            n_resamples=cfg.n_resamples)
+    null = relabelled(statistic, used, a, b, labelings[:, order], pooled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns/rows stay NaN
+        null_mean = np.nanmean(null, axis=0)
+        null_stat = np.nanmean(null, axis=1)
+    excess = observed - null_mean
+    p = stats.upper_tail_p(float(observed.mean()), null_stat, exact=exact)
+    low, high, ci = stats.bootstrap_ci_rows(excess[None, :], rng=stats.rng_for(cfg.seed, f"{key}/bootstrap"),
+                                            n_resamples=cfg.n_resamples, confidence=cfg.confidence, expand=True)
+    how = f"exact over {labelings.shape[0]} relabellings" if exact else f"Monte Carlo {labelings.shape[0]}"
+    return row(data.name, metric, effect=float(excess.mean()), ci_low=float(low[0]), ci_high=float(high[0]),
+               p_value=p, method=f"{raw}, null mean {float(null_mean.mean()):.4g}; effect = excess over the null "
+                                 f"mean; {ci[0]} over templates; p: the pair's {pooled.size} terms relabelled "
+                                 f"consistently across templates ({how})", **base)

@@ -72,10 +72,10 @@ def compute_findings(
 
     ``unit`` is the unit of the paired target comparisons: ``"template"`` (default: group means over terms
     within a template) or ``"template_term_pair"`` (terms paired by term_index). q-values are
-    Benjamini-Hochberg over every row with a p-value; ``significant`` is ``q_value <= alpha``; CIs are
-    ``1 - alpha`` two-sided. Rows are sorted by probe set (run order), metric (registry order), target,
-    then group pair (group order = first appearance in items); the result does not depend on the input
-    row order or on PYTHONHASHSEED.
+    Benjamini-Hochberg within each (probe set, metric) family of rows with a p-value; ``significant`` is
+    ``q_value <= alpha``; CIs are ``1 - alpha`` two-sided. Rows are sorted by probe set (run order), metric
+    (registry order), target, then group pair (group order = first appearance in items); the result does not
+    depend on the input row order or on PYTHONHASHSEED.
     """
     if not 0.0 < float(alpha) < 1.0:
         raise AuditError(f"alpha {alpha!r}: must be between 0 and 1")
@@ -137,7 +137,9 @@ def _finish(rows: list[dict[str, Any]], items: pd.DataFrame, cfg: Config) -> pd.
     )
     table = table.loc[keys.sort_values(["s", "m", "t", "a", "b"], kind="stable").index].reset_index(drop=True)
     table = typed(table)
-    q = stats.benjamini_hochberg(table["p_value"].to_numpy(dtype=float))
+    # one FDR family per probe set and metric: a set's q-values never depend on the other sets of the run
+    families = list(zip(table["probe_set"], table["metric"], strict=True))
+    q = stats.benjamini_hochberg_by(table["p_value"].to_numpy(dtype=float), families)
     table["q_value"] = q
     significant = np.nan_to_num(q, nan=np.inf) <= cfg.alpha
     table["significant"] = significant

@@ -2,7 +2,8 @@
 
 Units are templates (group means over terms, :mod:`albert_audit.units`) or, with ``unit =
 "template_term_pair"``, (template, term_index) pairs. CI: expanded BCa bootstrap over units; p: two-sided
-sign-flip permutation test (exact for n <= ``stats.EXACT_MAX_N``).
+sign-flip permutation test (exact for n <= ``stats.EXACT_MAX_N``). Term-pair units are clustered by template
+(:func:`cluster_by_template`): whole templates are flipped and resampled.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from albert_audit.metrics.core import Config, ProbeSetScores, row
 
 UNIT_NOTES = {
     "template": "units=templates (group means over terms)",
-    "template_term_pair": "units=template x term pairs (paired by term_index; not independent within a template)",
+    "template_term_pair": "units=template x term pairs (paired by term_index), p and CI clustered by template",
 }
 """What the method string says about the units."""
 VALUE_NOTES = {"logprob": "", "association": "association = logprob - prior_logprob; "}
@@ -68,6 +69,27 @@ def mean_test_rows(
     return effect, n, low, high, p, methods
 
 
+def cluster_by_template(diffs: np.ndarray, templates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows x template x term pair units) differences -> (rows x templates) cluster values, and unit counts.
+
+    Cluster value v_j = (sum of template j's finite unit differences) x (templates with a unit) / (units),
+    so that mean_j v_j is the mean over all units (the unit-level effect) while the sign flips and bootstrap
+    resamples act on whole templates: units in one template share its context and are not independent.
+    """
+    codes, inverse = np.unique(templates, return_inverse=True)
+    n_templates = codes.size
+    finite = np.isfinite(diffs)
+    sums = np.zeros((diffs.shape[0], n_templates))
+    counts = np.zeros((diffs.shape[0], n_templates))
+    np.add.at(sums.T, inverse, np.where(finite, diffs, 0.0).T)
+    np.add.at(counts.T, inverse, finite.T.astype(float))
+    present = counts > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = present.sum(axis=1, keepdims=True) / counts.sum(axis=1, keepdims=True)
+        values = np.where(present, sums * scale, np.nan)
+    return values, counts.sum(axis=1).astype(int)
+
+
 def gap_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, Any]]:
     """One row per group pair x target (in that order) of a signed gap metric."""
     spec = registry.metric(metric)
@@ -78,11 +100,15 @@ def gap_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, A
     either_bad = np.concatenate([bad[:, a, :] | bad[:, b, :] for a, b in pairs], axis=0)
     n_bad = either_bad.sum(axis=1)
     n_missing = (~np.isfinite(diffs) & ~either_bad).sum(axis=1)
+    clustered = cfg.unit == "template_term_pair"
+    if clustered:
+        diffs, n_pair_units = cluster_by_template(diffs, cube.units.get_level_values("template_id").to_numpy())
     effect, n, low, high, p, methods = mean_test_rows(diffs, cfg=cfg, key=f"{data.name}/{metric}/{cfg.unit}")
     rows: list[dict[str, Any]] = []
     for r, (pair, t) in enumerate(itertools.product(range(len(pairs)), range(len(cube.targets)))):
         notes = f"; dropped {n_bad[r]} non-finite" if n_bad[r] else ""
         notes += f"; {n_missing[r]} units lacked a group" if n_missing[r] else ""
+        unit_note = UNIT_NOTES[cfg.unit] + (f" ({n_pair_units[r]} pairs in {n[r]} templates)" if clustered else "")
         a, b = pairs[pair]
         rows.append(
             row(
@@ -91,13 +117,13 @@ def gap_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, A
                 target=cube.targets[t],
                 group_a=data.groups[a],
                 group_b=data.groups[b],
-                n_units=int(n[r]),
+                n_units=int(n_pair_units[r] if clustered else n[r]),
                 effect=effect[r],
                 effect_unit=spec.unit,
                 ci_low=low[r],
                 ci_high=high[r],
                 p_value=p[r],
-                method=f"{VALUE_NOTES[spec.value]}{methods[r]}; {UNIT_NOTES[cfg.unit]}{notes}",
+                method=f"{VALUE_NOTES[spec.value]}{methods[r]}; {unit_note}{notes}",
             )
         )
     return rows
