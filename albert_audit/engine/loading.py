@@ -266,22 +266,18 @@ def is_head_key(model: Any, key: str) -> bool:
     return not (prefix and key.startswith(prefix + "."))
 
 
-def _not_loaded(model: Any, missing: Iterable[str]) -> list[str]:
-    """The missing keys that are really missing: a weight tied to (sharing storage with) a loaded one is loaded."""
-    missing = set(missing)
-    state = model.state_dict()
-    loaded = {tensor.data_ptr() for name, tensor in state.items() if name not in missing and tensor.numel()}
-    return sorted(key for key in missing if key not in state or state[key].data_ptr() not in loaded)
-
-
 def missing_head_keys(model: Any, missing: Iterable[str]) -> list[str]:
-    """The missing weights that lie in the MLM head (see ``is_head_key``), sorted; tied weights don't count."""
-    return [key for key in _not_loaded(model, missing) if is_head_key(model, key)]
+    """The missing weights that lie in the MLM head (see ``is_head_key``), sorted.
+
+    ``missing``: transformers' ``missing_keys``, which already leaves out a tied weight whose partner was in the
+    file (ALBERT's decoder weight, stored as the word embeddings); a tie is never assumed here.
+    """
+    return sorted(key for key in set(missing) if is_head_key(model, key))
 
 
 def missing_base_keys(model: Any, missing: Iterable[str]) -> list[str]:
-    """The missing weights of the base encoder and embeddings (outside the MLM head), sorted; tied ones don't count."""
-    return [key for key in _not_loaded(model, missing) if not is_head_key(model, key)]
+    """The missing weights of the base encoder and embeddings (outside the MLM head), sorted (see above)."""
+    return sorted(key for key in set(missing) if not is_head_key(model, key))
 
 
 def check_complete_weights(model: Any, missing: Iterable[str], model_ref: str) -> None:
