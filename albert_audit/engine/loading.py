@@ -5,8 +5,8 @@ pickle weights; no remote code unless asked; a checkpoint without its MLM head i
 given a random head; a checkpoint missing any encoder or embedding weight (which transformers would silently
 initialise at random) or holding a NaN/inf weight is refused; a tokenizer whose size does not fit the model is
 refused; a malformed hub id is refused before any file or network access. A failed load prints nothing but its
-one AuditError line: library warnings and log records raised while loading are held back, and replayed only
-when the load succeeds.
+one AuditError line: transformers' and the hub client's loading reports are silenced, and Python warnings
+raised while loading are held back and replayed only when the load succeeds.
 """
 
 from __future__ import annotations
