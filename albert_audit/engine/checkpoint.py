@@ -2,8 +2,12 @@
 
 Parts are plain .npz arrays (never pickle) in a folder next to the run's outputs, keyed by a fingerprint of
 the work (model weights, dtype, device type, the exact token sequences and read-outs). A rerun of the same
-command finds the parts, checks the fingerprint and scores only what is missing; a different fingerprint
-discards them.
+command finds the parts, checks the fingerprint and scores only what is missing.
+
+No two processes can mix their parts: each writer names its parts ``part-<pid>-<random>-<n>.npz`` (never the
+name of another writer's part) and stores its work key inside every part (``WORK_KEY``). A reader uses only the
+parts whose stored key is its own; parts of other work (or of the old format, without a stored key) are
+removed.
 """
 
 from __future__ import annotations
@@ -11,13 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import secrets
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+WORK_KEY = "work_key"
+"""The array of a part that holds its work key (the fingerprint of the work it belongs to)."""
+PART_GLOB = "part-*.npz"
 
 
 def fingerprint(*parts: Any) -> str:
@@ -33,6 +41,8 @@ class ScoreCheckpoint:
     """Append-only store of scored batches for one piece of work; a batch is a dict of the arrays ``part_keys``."""
 
     def __init__(self, folder: Path, key: str, part_keys: tuple[str, ...], *, every_s: float = 20.0) -> None:
+        if WORK_KEY in part_keys:
+            raise ValueError(f"{WORK_KEY!r} is reserved for the work key")
         self.folder = Path(folder)
         self.key = key
         self.part_keys = part_keys
@@ -40,21 +50,26 @@ class ScoreCheckpoint:
         self._pending: list[dict[str, np.ndarray]] = []
         self._last_save = time.monotonic()
         self._n_parts = 0
+        self._prefix = f"part-{os.getpid()}-{secrets.token_hex(4)}-"
+
+    def _is_mine(self, data: Any) -> bool:
+        """True when an opened part stores this checkpoint's work key."""
+        return WORK_KEY in data.files and str(data[WORK_KEY]) == self.key
 
     def load(self) -> list[dict[str, np.ndarray]]:
-        """Parts saved earlier for the same work; parts of other work are discarded."""
-        stamp = self.folder / "fingerprint"
-        if not stamp.is_file() or stamp.read_text().strip() != self.key:
-            self.clear()
-            return []
+        """Parts saved earlier for the same work (by any process); parts of other work are removed."""
         parts = []
-        for path in sorted(self.folder.glob("part-*.npz")):
+        for path in sorted(self.folder.glob(PART_GLOB)):
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    parts.append({key: data[key] for key in self.part_keys})
-            except (OSError, ValueError, KeyError):
-                path.unlink(missing_ok=True)  # a part cut off mid-write is scored again
-        self._n_parts = len(parts)
+                    part = {key: data[key] for key in self.part_keys} if self._is_mine(data) else None
+            except (OSError, ValueError, KeyError, EOFError):
+                part = None  # a part cut off mid-write is scored again
+            if part is None:
+                path.unlink(missing_ok=True)  # other work, the old format (no stored key) or unreadable
+            else:
+                parts.append(part)
+        (self.folder / "fingerprint").unlink(missing_ok=True)  # the stamp file of the old format
         return parts
 
     def add(self, part: dict[str, np.ndarray]) -> None:
@@ -64,25 +79,38 @@ class ScoreCheckpoint:
             self.flush()
 
     def flush(self) -> None:
-        """Write the queued batches as one part (atomically)."""
+        """Write the queued batches as one part (atomically), with the work key inside."""
         if not self._pending:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        stamp = self.folder / "fingerprint"
-        if not stamp.is_file():
-            stamp.write_text(self.key + "\n")
         merged = {key: np.concatenate([p[key] for p in self._pending]) for key in self.part_keys}
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=self.folder)
-        os.close(fd)
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **merged)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.folder / f"part-{self._n_parts:05d}.npz")
+        merged[WORK_KEY] = np.array(self.key)
+        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, **merged)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.folder / f"{self._prefix}{self._n_parts:05d}.npz")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         self._n_parts += 1
         self._pending = []
         self._last_save = time.monotonic()
 
     def clear(self) -> None:
-        """Remove the folder and everything in it."""
-        shutil.rmtree(self.folder, ignore_errors=True)
+        """Remove the parts of this work (written by any process); the folder too once nothing else is in it."""
+        for path in self.folder.glob(PART_GLOB):
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    if not self._is_mine(data):
+                        continue
+            except (OSError, ValueError, KeyError, EOFError):
+                pass  # unreadable: remove it too
+            path.unlink(missing_ok=True)
+        (self.folder / "fingerprint").unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:
+            pass  # missing, or still holds another process's parts

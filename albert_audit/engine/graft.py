@@ -8,13 +8,14 @@ architecture ties them). What the descendant's encoder learnt is then read out b
 output says so: ``ModelInfo.head = "grafted from <base id>"``.
 
 The graft is refused (an AuditError naming both values) when the architectures don't fit: another
-model_type, vocabulary size, embedding or hidden size, or another vocabulary.
+model_type, vocabulary size, embedding or hidden size, or another vocabulary (``compat.check_graftable``). A
+candidate with its own head whose architecture or vocabulary differs from the base is refused too, unless the
+caller allows it (``compat.check_compatible``, called by ``preflight_descendant``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,13 @@ from typing import Any
 
 import torch
 
+from albert_audit.engine.compat import check_compatible, check_graftable, read_config, vocabulary_fields
 from albert_audit.engine.loading import LoadedModel, is_head_key, load_model, locate_model, weight_files
 from albert_audit.errors import AuditError
 
 INT8_DTYPE = "int8-dynamic"
 """The dtype label of a dynamically quantized model (nn.Linear weights int8, activations quantized per batch)."""
 GRAFT_NOTE = "probed with the base model's MLM head"
-_SHAPE_KEYS = ("vocab_size", "embedding_size", "hidden_size")
 
 
 @dataclass
@@ -90,31 +91,6 @@ def has_mlm_head(folder: Path, *, allow_pickle: bool = False) -> bool:
     return False
 
 
-def _folder_config(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AuditError(f"{folder / 'config.json'}: unreadable config: {exc}") from exc
-
-
-def check_graftable(base_id: str, base_config: dict[str, Any], config: dict[str, Any], *,
-                    candidate_id: str) -> None:
-    """Refuse a graft whose head would not fit: model_type, vocabulary, embedding or hidden size differ.
-
-    ``base_config`` and ``config`` are the two models' config.json contents.
-    """
-    base_type, cand_type = base_config.get("model_type"), config.get("model_type")
-    if base_type != cand_type:
-        raise AuditError(f"cannot graft the MLM head of {base_id!r} (model_type {base_type!r}) onto "
-                         f"{candidate_id!r} (model_type {cand_type!r}): the architectures differ")
-    for key in _SHAPE_KEYS:
-        b = base_config.get(key, base_config.get("hidden_size"))
-        c = config.get(key, config.get("hidden_size"))
-        if b != c:
-            raise AuditError(f"cannot graft the MLM head of {base_id!r} onto {candidate_id!r}: "
-                             f"{key.replace('_', ' ')} {b} (base) vs {c} (candidate); the architectures differ")
-
-
 def _check_same_vocab(base: BaseHead, loaded: LoadedModel) -> None:
     vocab = loaded.tokenizer.get_vocab()
     if vocab != base.vocab:
@@ -159,19 +135,38 @@ def folder_config(model_ref: str, *, revision: str | None = None, offline: bool 
                   allow_pickle: bool = False) -> tuple[Path, dict[str, Any], bool]:
     """Locate a model without loading it: ``(folder, config.json content, has its own MLM head)``."""
     folder = locate_model(model_ref, revision=revision, offline=offline, allow_pickle=allow_pickle)
-    return folder, _folder_config(folder), has_mlm_head(folder, allow_pickle=allow_pickle)
+    return folder, read_config(folder), has_mlm_head(folder, allow_pickle=allow_pickle)
+
+
+@dataclass
+class CandidateCheck:
+    """What ``preflight_descendant`` found: whether the candidate has its own MLM head, and notes on allowed
+    differences from the base (empty when it matches)."""
+
+    own_head: bool
+    notes: list[str] = field(default_factory=list)
 
 
 def preflight_descendant(model_ref: str, *, base_id: str, base_config: dict[str, Any], revision: str | None = None,
-                         offline: bool = False, allow_pickle: bool = False) -> bool:
-    """Check a candidate before anything is loaded or scored; if it lacks an MLM head, check that the graft fits.
+                         offline: bool = False, allow_pickle: bool = False,
+                         allow_different: bool = False) -> CandidateCheck:
+    """Check a candidate before anything is loaded or scored.
 
-    Returns True when the candidate has its own head, False when it will be probed through a grafted head.
+    A head-less candidate must be graftable (``check_graftable``: always refused otherwise). Then its
+    architecture and vocabulary must match the base's (``check_compatible``): refused, or noted when
+    ``allow_different``. ``base_config``: the base's ``compat.folder_signature`` (or its bare config.json
+    content, in which case the base's tokenizer is read from ``base_id`` here).
     """
-    _, config, own_head = folder_config(model_ref, revision=revision, offline=offline, allow_pickle=allow_pickle)
+    folder, config, own_head = folder_config(model_ref, revision=revision, offline=offline, allow_pickle=allow_pickle)
+    base = dict(base_config)
+    if base.get("vocab_sha256") is None:
+        base.update(vocabulary_fields(locate_model(base_id, offline=offline, allow_pickle=allow_pickle)))
+    candidate = {**config, **vocabulary_fields(folder)}
     if not own_head:
-        check_graftable(base_id, base_config, config, candidate_id=model_ref)
-    return own_head
+        check_graftable(base_id, base, candidate, candidate_id=model_ref)
+    notes = check_compatible(base, candidate, allow_different=allow_different, base_id=base_id,
+                             candidate_id=model_ref)
+    return CandidateCheck(own_head=own_head, notes=notes)
 
 
 def load_descendant(model_ref: str, *, base: BaseHead, revision: str | None = None, device: str = "auto",
@@ -182,7 +177,7 @@ def load_descendant(model_ref: str, *, base: BaseHead, revision: str | None = No
     if has_mlm_head(folder, allow_pickle=allow_pickle):
         return load_model(model_ref, revision=revision, device=device, dtype=dtype, offline=offline,
                           trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    check_graftable(base.model_id, base.config, _folder_config(folder), candidate_id=model_ref)
+    check_graftable(base.model_id, base.config, read_config(folder), candidate_id=model_ref)
     loaded = load_model(model_ref, revision=revision, device=device, dtype=dtype, offline=offline,
                         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, require_head=False)
     return graft_head(loaded, base)

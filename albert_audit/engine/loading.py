@@ -1,17 +1,24 @@
 """Load a masked language model and its tokenizer from the hub or a local folder, safely.
 
-Safety rules (see shared/reference/reliability_checklist.md): safetensors unless the user opts in to
+Safety rules (docs/reliability.md lists the traps they guard against): safetensors unless the user opts in to
 pickle weights; no remote code unless asked; a checkpoint without its MLM head is refused instead of being
-given a random head; a tokenizer whose size does not fit the model is refused.
+given a random head; a checkpoint missing any encoder or embedding weight (which transformers would silently
+initialise at random) or holding a NaN/inf weight is refused; a tokenizer whose size does not fit the model is
+refused; a malformed hub id is refused before any file or network access. A failed load prints nothing but its
+one AuditError line: transformers' and the hub client's loading reports are silenced, and Python warnings
+raised while loading are held back and replayed only when the load succeeds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import socket
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +30,11 @@ from albert_audit.errors import AuditError
 #: Unused embedding rows a model may carry beyond its tokenizer (vocabularies padded to a multiple of 64/128).
 MAX_PADDING_ROWS = 128
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+#: One part of a hub id ("name" or "org/name"): ASCII letters, digits, "-", "_", ".", at most 96 characters,
+#: not starting or ending with "-" or ".", without "--" or "..".
+_HUB_ID_PART = re.compile(r"(?!.*(--|\.\.))[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?")
+#: How many characters of a model reference an error message shows.
+SHOWN_CHARS = 80
 
 
 @dataclass
@@ -44,6 +56,11 @@ class ModelInfo:
     dtype: str = "float32"
     head: str = "own"
     max_length: int = 512
+    hidden_size: int | None = None
+    embedding_size: int | None = None
+    num_hidden_layers: int | None = None
+    num_attention_heads: int | None = None
+    vocab_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for JSON."""
@@ -147,8 +164,11 @@ def _local_snapshot(model_ref: str, revision: str | None) -> Path | None:
     """The cached snapshot folder of a hub model, without touching the network (None if not cached)."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(model_ref, "config.json", revision=revision,
-                                   cache_dir=os.environ.get("HF_HUB_CACHE") or None)
+    try:
+        found = try_to_load_from_cache(model_ref, "config.json", revision=revision,
+                                       cache_dir=os.environ.get("HF_HUB_CACHE") or None)
+    except ValueError as exc:  # HFValidationError: a revision the hub client refuses
+        raise AuditError(f"cannot load {shown(model_ref)} at revision {shown(revision)}: {_first_line(exc)}") from exc
     if isinstance(found, str):
         return Path(found).parent
     return None
@@ -167,19 +187,52 @@ def _fetch_snapshot(model_ref: str, revision: str | None, *, allow_pickle: bool)
         raise AuditError(f"cannot load {model_ref!r}: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
+def shown(text: object, limit: int = SHOWN_CHARS) -> str:
+    """``text`` as an error message shows it: escaped (repr: control characters, quotes) and cut to ``limit``."""
+    escaped = repr(text)
+    return escaped if len(escaped) <= limit else escaped[:limit - 3] + "..."
+
+
+def check_hub_id(model_ref: str) -> None:
+    """Refuse a reference that is neither a local folder nor a well-formed hub id (``name`` or ``org/name``)."""
+    parts = model_ref.split("/")
+    if len(parts) > 2 or not all(_HUB_ID_PART.fullmatch(part) for part in parts):
+        raise AuditError(f"cannot load {shown(model_ref)}: no such folder, and not a valid hub id (name or "
+                         "org/name: letters, digits, '-', '_' and '.', at most 96 characters each)")
+
+
+def _is_folder(path: Path) -> tuple[bool, bool]:
+    """(exists, is a folder), False for a name the file system cannot even look up (too long, NUL bytes)."""
+    try:
+        return path.exists(), path.is_dir()
+    except (OSError, ValueError):
+        return False, False
+
+
 def locate_model(model_ref: str, *, revision: str | None = None, offline: bool = False,
                  allow_pickle: bool = False) -> Path:
-    """Resolve a model reference (local folder or hub id) to a local folder of files."""
+    """Resolve a model reference (local folder or hub id) to a local folder of files.
+
+    A malformed reference (empty, control characters, a bad hub id, a path that does not exist) is one
+    AuditError line that shows the reference escaped and cut (``shown``), before any network access.
+    """
+    if not isinstance(model_ref, str) or not model_ref.strip():
+        raise AuditError(f"cannot load {shown(model_ref)}: the model reference is empty; pass a hub id "
+                         "(org/name) or a model folder")
+    if any(ord(char) < 32 or ord(char) == 127 for char in model_ref):
+        raise AuditError(f"cannot load {shown(model_ref)}: the model reference contains control characters")
     path = Path(model_ref).expanduser()
-    if path.is_dir():
+    exists, is_dir = _is_folder(path)
+    if is_dir:
         if not (path / "config.json").is_file():
             raise AuditError(f"cannot load {model_ref!r}: the folder has no config.json")
         return path
-    if path.exists():
+    if exists:
         raise AuditError(f"cannot load {model_ref!r}: expected a model folder (config.json + weights), "
                          "not a file")
     if model_ref.startswith((".", "/", "~")) or model_ref.count("/") > 1:
-        raise AuditError(f"cannot load {model_ref!r}: no such folder")
+        raise AuditError(f"cannot load {shown(model_ref)}: no such folder")
+    check_hub_id(model_ref)
     cached = _local_snapshot(model_ref, revision)
     if offline or not hub_reachable():
         if cached is not None:
@@ -213,19 +266,71 @@ def is_head_key(model: Any, key: str) -> bool:
     return not (prefix and key.startswith(prefix + "."))
 
 
-def missing_head_keys(model: Any, missing: list[str]) -> list[str]:
-    """The missing weights that lie in the MLM head (see ``is_head_key``), sorted."""
-    return sorted(key for key in missing if is_head_key(model, key))
+def missing_head_keys(model: Any, missing: Iterable[str]) -> list[str]:
+    """The missing weights that lie in the MLM head (see ``is_head_key``), sorted.
+
+    ``missing``: transformers' ``missing_keys``, which already leaves out a tied weight whose partner was in the
+    file (ALBERT's decoder weight, stored as the word embeddings); a tie is never assumed here.
+    """
+    return sorted(key for key in set(missing) if is_head_key(model, key))
+
+
+def missing_base_keys(model: Any, missing: Iterable[str]) -> list[str]:
+    """The missing weights of the base encoder and embeddings (outside the MLM head), sorted (see above)."""
+    return sorted(key for key in set(missing) if not is_head_key(model, key))
+
+
+def check_complete_weights(model: Any, missing: Iterable[str], model_ref: str) -> None:
+    """Refuse a model whose encoder or embedding weights did not all come from its checkpoint.
+
+    transformers initialises absent weights at random and only reports them (``missing_keys``); scores from
+    such a model would look plausible and mean nothing. The MLM head is checked apart (``missing_head_keys``).
+    """
+    absent = missing_base_keys(model, missing)
+    if absent:
+        more = ", ..." if len(absent) > 3 else ""
+        raise AuditError(f"cannot load {shown(model_ref)}: the checkpoint lacks {len(absent)} encoder/embedding "
+                         f"weight{'s' if len(absent) > 1 else ''} ({', '.join(absent[:3])}{more}) that would be "
+                         "random; the weight files are incomplete or belong to another architecture")
+
+
+def check_finite_weights(model: Any, model_ref: str, *, dtype: str = "") -> None:
+    """Refuse a model with a NaN or infinite value in any weight or buffer, naming the first such tensor.
+
+    ``dtype``: the dtype the weights were just cast to ("" for the weights as loaded), for the message.
+    """
+    import torch
+
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            what = f"{bad} NaN or infinite value{'s' if bad > 1 else ''} (of {tensor.numel()})"
+            if dtype:
+                raise AuditError(f"cannot load {shown(model_ref)}: weight {name} holds {what} after casting to "
+                                 f"{dtype}; its values do not fit {dtype}, use --dtype float32 or bfloat16")
+            raise AuditError(f"cannot load {shown(model_ref)}: weight {name} holds {what}; the checkpoint is "
+                             "damaged")
+
+
+def vocab_sha256(vocab: dict[str, int]) -> str:
+    """sha256 of a tokenizer's vocabulary (token -> id pairs in id order): equal hashes, same vocabulary."""
+    pairs = sorted(vocab.items(), key=lambda pair: (pair[1], pair[0]))
+    return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def read_tokenizer(folder: Path) -> Any:
+    """The tokenizer of a model folder, unchecked (any failure is one AuditError line)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:
+        raise AuditError(f"{folder}: cannot load the tokenizer: {_first_line(exc)}") from exc
 
 
 def load_tokenizer(folder: Path, config: Any) -> Any:
     """Load and check the tokenizer of a model folder."""
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except Exception as exc:
-        raise AuditError(f"{folder}: cannot load the tokenizer: {_first_line(exc)}") from exc
+    tokenizer = read_tokenizer(folder)
     size = len(tokenizer)
     if size > config.vocab_size or config.vocab_size - size > MAX_PADDING_ROWS:
         raise AuditError(f"{folder}: the tokenizer has {size} tokens but the model has {config.vocab_size} "
@@ -236,19 +341,36 @@ def load_tokenizer(folder: Path, config: Any) -> Any:
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' own loading bars and reports: this module checks and reports what matters."""
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' and the hub client's loading bars and reports: this module checks what matters."""
     from transformers.utils import logging as hf_logging
 
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hub_logger = logging.getLogger("huggingface_hub")
+    hub_level = hub_logger.level
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    hub_logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
         hf_logging.set_verbosity(verbosity)
+        hub_logger.setLevel(hub_level)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+@contextmanager
+def held_back_warnings() -> Iterator[None]:
+    """Hold back Python warnings raised inside; replay them if the block succeeds, drop them if it raises.
+
+    So a model that is refused shows only its AuditError line, not library warnings about it first.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:  # reached only when the block did not raise
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def _load_weights(folder: Path, model_ref: str, weights: list[Path], *, trust_remote_code: bool,
@@ -258,7 +380,7 @@ def _load_weights(folder: Path, model_ref: str, weights: list[Path], *, trust_re
     from transformers import AutoConfig, AutoModelForMaskedLM
 
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             config = AutoConfig.from_pretrained(str(folder), local_files_only=True,
                                                 trust_remote_code=trust_remote_code)
             model, loading_info = AutoModelForMaskedLM.from_pretrained(
@@ -277,8 +399,19 @@ def _load_weights(folder: Path, model_ref: str, weights: list[Path], *, trust_re
 def load_model(model_ref: str, *, revision: str | None = None, device: str = "auto", dtype: str = "auto",
                offline: bool = False, trust_remote_code: bool = False, allow_pickle: bool = False,
                require_head: bool = True) -> LoadedModel:
-    """Load a masked LM for scoring; every failure is an AuditError with one clear line."""
+    """Load a masked LM for scoring; every failure is an AuditError with one clear line and nothing before it.
 
+    Refused: a malformed reference, unsafe config or weights, missing encoder/embedding weights, a missing
+    MLM head (unless ``require_head`` is False: the caller grafts one), NaN/inf weights, a tokenizer that
+    does not fit. Library warnings are shown only when the load succeeds (``held_back_warnings``).
+    """
+    with held_back_warnings(), quiet_transformers():
+        return _load_model(model_ref, revision=revision, device=device, dtype=dtype, offline=offline,
+                           trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, require_head=require_head)
+
+
+def _load_model(model_ref: str, *, revision: str | None, device: str, dtype: str, offline: bool,
+                trust_remote_code: bool, allow_pickle: bool, require_head: bool) -> LoadedModel:
     folder = locate_model(model_ref, revision=revision, offline=offline, allow_pickle=allow_pickle)
     try:
         raw_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -295,23 +428,33 @@ def load_model(model_ref: str, *, revision: str | None = None, device: str = "au
     torch_dtype = resolve_dtype(dtype, device_name)
     config, model, loading_info = _load_weights(folder, model_ref, weights, trust_remote_code=trust_remote_code,
                                                 allow_pickle=allow_pickle)
-    missing_head = missing_head_keys(model, list(loading_info.get("missing_keys", [])))
+    missing = list(loading_info.get("missing_keys", []))
+    check_complete_weights(model, missing, model_ref)
+    missing_head = missing_head_keys(model, missing)
     if missing_head and require_head:
         arch = ", ".join(raw_config.get("architectures") or ["unknown"])
         raise AuditError(f"{model_ref!r} ({arch}) has no masked-language-model head (missing "
                          f"{', '.join(missing_head[:4])}{' ...' if len(missing_head) > 4 else ''}); its scores "
                          "would come from random weights. Audit it with `albert-audit compare`, which grafts "
                          "the base model's head")
+    check_finite_weights(model, model_ref)
     tokenizer = load_tokenizer(folder, config)
     model.to(device=device_name, dtype=torch_dtype)
     model.eval()
+    dtype_name = str(torch_dtype).removeprefix("torch.")
+    if dtype_name != "float32":
+        check_finite_weights(model, model_ref, dtype=dtype_name)
+    hidden_size = getattr(config, "hidden_size", None)
     info = ModelInfo(
         id=model_ref, revision=revision, commit=_commit_from_path(folder), path=str(folder),
         model_class=type(model).__name__, model_type=str(config.model_type),
         num_parameters=sum(p.numel() for p in model.parameters()), vocab_size=int(config.vocab_size),
         tokenizer_size=len(tokenizer), mask_token=str(tokenizer.mask_token),
-        weights_sha256={p.name: sha256_file(p) for p in weights}, device=device_name,
-        dtype=str(torch_dtype).removeprefix("torch."),
+        weights_sha256={p.name: sha256_file(p) for p in weights}, device=device_name, dtype=dtype_name,
         max_length=int(getattr(config, "max_position_embeddings", 512)),
+        hidden_size=hidden_size, embedding_size=getattr(config, "embedding_size", hidden_size),
+        num_hidden_layers=getattr(config, "num_hidden_layers", None),
+        num_attention_heads=getattr(config, "num_attention_heads", None),
+        vocab_sha256=vocab_sha256(tokenizer.get_vocab()),
     )
     return LoadedModel(model=model, tokenizer=tokenizer, info=info)
