@@ -14,10 +14,14 @@ class AuditError(Exception):
 
 def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
     """``value`` as text safe to print in one line: control, format and surrogate characters escaped
-    (``\\x1b``, ``\\u200b``, ``\\udc80``), cut to ``limit`` characters in the middle with an ellipsis."""
+    (``\\n``, ``\\x1b``, ``\\u200b``, ``\\udc80``), cut to ``limit`` characters in the middle with an ellipsis."""
     text = str(value)
     out = []
+    short = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
     for char in text:
+        if char in short:
+            out.append(short[char])
+            continue
         category = unicodedata.category(char)
         if category in ("Cc", "Cf", "Cs", "Zl", "Zp") or (category == "Zs" and char != " "):
             code = ord(char)
@@ -30,3 +34,8 @@ def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
     head = max(1, (limit - 1) * 2 // 3)
     tail = max(1, limit - 1 - head)
     return f"{safe[:head]}…{safe[-tail:]}"
+
+
+def quoted(value: object, limit: int = SHOWN_LIMIT) -> str:
+    """:func:`shown` between single quotes (for names inside a sentence), at most ``limit`` characters."""
+    return f"'{shown(value, max(3, limit - 2))}'"

@@ -25,10 +25,9 @@ from albert_audit.engine.loading import (
     held_back_warnings,
     quiet_transformers,
     read_tokenizer,
-    shown,
     vocab_sha256,
 )
-from albert_audit.errors import AuditError
+from albert_audit.errors import AuditError, quoted
 
 ARCHITECTURE_FIELDS = {
     "model_type": "model type",
@@ -128,7 +127,7 @@ def check_compatible(base: Any, candidate: Any, *, allow_different: bool, base_i
     base_name = base_id or _label(base, "the base")
     candidate_name = candidate_id or _label(candidate, "the candidate")
     if not allow_different:
-        raise AuditError(f"the candidate {shown(candidate_name)} differs from the base {shown(base_name)}: "
+        raise AuditError(f"the candidate {quoted(candidate_name)} differs from the base {quoted(base_name)}: "
                          f"{'; '.join(found)}; compare descendants with the base's architecture and tokenizer, "
                          "or allow different ones explicitly")
     return [f"{candidate_name}: {difference}" for difference in found]
@@ -141,5 +140,5 @@ def check_graftable(base_id: str, base: Any, candidate: Any, *, candidate_id: st
     """
     found = differences(base, candidate, GRAFT_FIELDS)
     if found:
-        raise AuditError(f"cannot graft the MLM head of {shown(base_id)} onto {shown(candidate_id)}: {found[0]}; "
+        raise AuditError(f"cannot graft the MLM head of {quoted(base_id)} onto {quoted(candidate_id)}: {found[0]}; "
                          "the architectures differ")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from albert_audit.errors import AuditError
+from albert_audit.errors import AuditError, quoted
 
 #: Unused embedding rows a model may carry beyond its tokenizer (vocabularies padded to a multiple of 64/128).
 MAX_PADDING_ROWS = 128
@@ -34,7 +34,6 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 #: not starting or ending with "-" or ".", without "--" or "..".
 _HUB_ID_PART = re.compile(r"(?!.*(--|\.\.))[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?")
 #: How many characters of a model reference an error message shows.
-SHOWN_CHARS = 80
 
 
 @dataclass
@@ -168,7 +167,7 @@ def _local_snapshot(model_ref: str, revision: str | None) -> Path | None:
         found = try_to_load_from_cache(model_ref, "config.json", revision=revision,
                                        cache_dir=os.environ.get("HF_HUB_CACHE") or None)
     except ValueError as exc:  # HFValidationError: a revision the hub client refuses
-        raise AuditError(f"cannot load {shown(model_ref)} at revision {shown(revision)}: {_first_line(exc)}") from exc
+        raise AuditError(f"cannot load {quoted(model_ref)} at revision {quoted(revision)}: {_first_line(exc)}") from exc
     if isinstance(found, str):
         return Path(found).parent
     return None
@@ -187,17 +186,11 @@ def _fetch_snapshot(model_ref: str, revision: str | None, *, allow_pickle: bool)
         raise AuditError(f"cannot load {model_ref!r}: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
-def shown(text: object, limit: int = SHOWN_CHARS) -> str:
-    """``text`` as an error message shows it: escaped (repr: control characters, quotes) and cut to ``limit``."""
-    escaped = repr(text)
-    return escaped if len(escaped) <= limit else escaped[:limit - 3] + "..."
-
-
 def check_hub_id(model_ref: str) -> None:
     """Refuse a reference that is neither a local folder nor a well-formed hub id (``name`` or ``org/name``)."""
     parts = model_ref.split("/")
     if len(parts) > 2 or not all(_HUB_ID_PART.fullmatch(part) for part in parts):
-        raise AuditError(f"cannot load {shown(model_ref)}: no such folder, and not a valid hub id (name or "
+        raise AuditError(f"cannot load {quoted(model_ref)}: no such folder, and not a valid hub id (name or "
                          "org/name: letters, digits, '-', '_' and '.', at most 96 characters each)")
 
 
@@ -214,13 +207,13 @@ def locate_model(model_ref: str, *, revision: str | None = None, offline: bool =
     """Resolve a model reference (local folder or hub id) to a local folder of files.
 
     A malformed reference (empty, control characters, a bad hub id, a path that does not exist) is one
-    AuditError line that shows the reference escaped and cut (``shown``), before any network access.
+    AuditError line that shows the reference escaped and cut (``errors.quoted``), before any network access.
     """
     if not isinstance(model_ref, str) or not model_ref.strip():
-        raise AuditError(f"cannot load {shown(model_ref)}: the model reference is empty; pass a hub id "
+        raise AuditError(f"cannot load {quoted(model_ref)}: the model reference is empty; pass a hub id "
                          "(org/name) or a model folder")
     if any(ord(char) < 32 or ord(char) == 127 for char in model_ref):
-        raise AuditError(f"cannot load {shown(model_ref)}: the model reference contains control characters")
+        raise AuditError(f"cannot load {quoted(model_ref)}: the model reference contains control characters")
     path = Path(model_ref).expanduser()
     exists, is_dir = _is_folder(path)
     if is_dir:
@@ -231,7 +224,7 @@ def locate_model(model_ref: str, *, revision: str | None = None, offline: bool =
         raise AuditError(f"cannot load {model_ref!r}: expected a model folder (config.json + weights), "
                          "not a file")
     if model_ref.startswith((".", "/", "~")) or model_ref.count("/") > 1:
-        raise AuditError(f"cannot load {shown(model_ref)}: no such folder")
+        raise AuditError(f"cannot load {quoted(model_ref)}: no such folder")
     check_hub_id(model_ref)
     cached = _local_snapshot(model_ref, revision)
     if offline or not hub_reachable():
@@ -289,7 +282,7 @@ def check_complete_weights(model: Any, missing: Iterable[str], model_ref: str) -
     absent = missing_base_keys(model, missing)
     if absent:
         more = ", ..." if len(absent) > 3 else ""
-        raise AuditError(f"cannot load {shown(model_ref)}: the checkpoint lacks {len(absent)} encoder/embedding "
+        raise AuditError(f"cannot load {quoted(model_ref)}: the checkpoint lacks {len(absent)} encoder/embedding "
                          f"weight{'s' if len(absent) > 1 else ''} ({', '.join(absent[:3])}{more}) that would be "
                          "random; the weight files are incomplete or belong to another architecture")
 
@@ -306,9 +299,9 @@ def check_finite_weights(model: Any, model_ref: str, *, dtype: str = "") -> None
             bad = int((~torch.isfinite(tensor)).sum())
             what = f"{bad} NaN or infinite value{'s' if bad > 1 else ''} (of {tensor.numel()})"
             if dtype:
-                raise AuditError(f"cannot load {shown(model_ref)}: weight {name} holds {what} after casting to "
+                raise AuditError(f"cannot load {quoted(model_ref)}: weight {name} holds {what} after casting to "
                                  f"{dtype}; its values do not fit {dtype}, use --dtype float32 or bfloat16")
-            raise AuditError(f"cannot load {shown(model_ref)}: weight {name} holds {what}; the checkpoint is "
+            raise AuditError(f"cannot load {quoted(model_ref)}: weight {name} holds {what}; the checkpoint is "
                              "damaged")
 
 
