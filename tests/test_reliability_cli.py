@@ -12,6 +12,7 @@ names) are built here. Tests marked ``xfail(strict=True)`` document what the cur
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -196,7 +197,6 @@ CORPUS_FAILURES = {
     "syntax_unclosed_quote.yaml": "YAML errors name the end of the file, not the line of the unclosed quote "
                                   "(spec._compose reports problem_mark, not context_mark)",
     "syntax_unclosed_bracket.yaml": "an unclosed [ is reported on the next line (problem_mark, not context_mark)",
-    "syntax_tab_indent.yaml": "PyYAML's message says '\\t'; the right line, but no plain 'tab' word (message only)",
     "raw_nul_byte.yaml": "a raw NUL (yaml ReaderError, not a MarkedYAMLError) is reported at line 1",
     "typo_required_key.yaml": "the first line is the consequence (missing 'templates' at line 2), not the typo",
     "key_escape_sequence.yaml": "unknown keys are echoed raw: ESC reaches the terminal (spec._build)",
@@ -428,21 +428,30 @@ def test_rerun_removes_the_temporary_files_of_a_killed_write(tmp_path: Path, tin
 @xfail("a crash in statistics throws away all scoring: the checkpoint is cleared before findings are "
        "computed and the rerun deletes the score tables (api.run_audit, results.remove_outputs)")
 def test_rerun_after_a_kill_during_statistics_does_not_score_again(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Assumes summary.json or the score tables are written before the statistics run (adapt the trigger if
+    the write order changes)."""
     out = tmp_path / "stats_killed"
     args = run_args(tiny_model_dir, out)
     args[args.index("200")] = "5000"  # statistics take long enough to be hit
     proc = subprocess.Popen(cli_command(*args), env=cli_env(), cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    seen: list[float] = []
+
+    def in_statistics() -> bool:
+        """summary.json written, or the score tables written 0.3 s ago (scoring is over, findings are not)."""
+        if (out / "targets.parquet").exists() and not seen:
+            seen.append(time.monotonic())
+        scored = (out / "summary.json").exists() or bool(seen and time.monotonic() - seen[0] > 0.3)
+        return scored and not (out / "findings.csv").exists()
+
     try:
-        hit = wait_for(lambda: (out / "summary.json").exists() and not (out / "findings.csv").exists(), proc)
+        hit = wait_for(in_statistics, proc)
     finally:
         proc.kill()
         proc.wait(60)
     assert hit, "the run ended before its statistics could be interrupted"
     result = cli(*args)
     assert result.code == 0, result.stderr[-3000:]
-    import json
-
     counts = json.loads((out / "summary.json").read_text(encoding="utf-8"))["counts"]
     assert counts["resumed_sequences"] == counts["unique_sequences"]
 
@@ -616,9 +625,21 @@ def test_disk_full_is_one_line_and_leaves_no_partial_files(tmp_path: Path, tiny_
         result = cli(*run_args(tiny_model_dir, out))
         assert_one_error_line(result, r"^error: .*(no space|disk full|No space)")
         assert not (out / "findings.csv").exists()
-        assert [p.name for p in out.rglob("*.tmp")] == []
+        # completed checkpoint parts may stay (to resume once there is space); half-written files may not
+        assert [p.name for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith("tmp")] == []
     finally:
         unmount(disk)
+
+
+def _catches_sigint(pid: int) -> bool:
+    """Whether the process has a SIGINT handler (its SigCgt mask); after 1.5 s, True where /proc is missing."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        time.sleep(1.5)
+        return True
+    caught = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(caught, 16) & (1 << (signal.SIGINT - 1)))
 
 
 @xfail("SIGINT inherited as ignored stays ignored: the run cannot be stopped (cli.main installs only SIGTERM)")
@@ -626,7 +647,8 @@ def test_sigint_stops_a_run_even_when_inherited_as_ignored(tmp_path: Path, tiny_
     proc = subprocess.Popen(cli_command(*run_args(tiny_model_dir, tmp_path / "out")), env=cli_env(), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    time.sleep(1.5)  # the CLI has started (arguments parsed); the model side is still importing or loading
+    # send once the CLI catches SIGINT (Linux: /proc/PID/status), or when it ends if it never does
+    wait_for(lambda: _catches_sigint(proc.pid), proc, timeout=60)
     proc.send_signal(signal.SIGINT)
     try:
         stderr = _decoded(proc.communicate(timeout=120)[1])
