@@ -180,32 +180,34 @@ def masked_token_logprobs(loaded: LoadedModel, sequences: Sequence[Sequence[int]
     if len(sequences) != len(positions):
         raise AuditError("masked_token_logprobs: one position per sequence")
     mask_id = int(loaded.tokenizer.mask_token_id)
-    masked, tokens = [], []
+    masked = []
     for seq, pos in zip(sequences, positions, strict=True):
         copy = list(seq)
-        tokens.append(int(copy[pos]))
         copy[pos] = mask_id
         masked.append(copy)
-    # the masked position and original token of a unique masked sequence are the same for every duplicate
-    pos_of: dict[int, int] = {}
-    tok_of: dict[int, int] = {}
-    values: dict[int, float] = {}
-
-    def read(chunk: list[int], output: Any, _ids: torch.Tensor, _lengths: torch.Tensor) -> None:
-        rows = torch.arange(len(chunk), device=output.last_hidden_state.device)
-        cols = torch.tensor([pos_of[u] for u in chunk], device=rows.device)
-        logits = mlm_head(loaded.model, output.last_hidden_state[rows, cols])
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        toks = torch.tensor([tok_of[u] for u in chunk], device=rows.device)
-        for u, v in zip(chunk, logprobs[rows, toks].double().cpu().tolist(), strict=True):
-            values[u] = v
-
+    # Distinct requests can share a masked sequence (two candidates that differ only in the masked token):
+    # each unique sequence keeps its masked position and every (request, original token) read there.
     seen: dict[tuple[int, ...], int] = {}
+    pos_of: dict[int, int] = {}
+    reads_of: dict[int, list[tuple[int, int]]] = {}
     for i, seq in enumerate(masked):
         u = seen.setdefault(tuple(seq), len(seen))
-        pos_of[u], tok_of[u] = int(positions[i]), tokens[i]
-    index, _ = forward_unique(loaded, masked, read, batch_size=batch_size)
-    return np.array([values[u] for u in index], dtype=np.float64)
+        pos_of[u] = int(positions[i])
+        reads_of.setdefault(u, []).append((i, int(sequences[i][positions[i]])))
+    values = np.full(len(masked), np.nan)
+
+    def read(chunk: list[int], output: Any, _ids: torch.Tensor, _lengths: torch.Tensor) -> None:
+        device = output.last_hidden_state.device
+        rows = torch.arange(len(chunk), device=device)
+        cols = torch.tensor([pos_of[u] for u in chunk], device=device)
+        logprobs = torch.log_softmax(mlm_head(loaded.model, output.last_hidden_state[rows, cols]).float(), dim=-1)
+        pairs = [(r, i, tok) for r, u in enumerate(chunk) for i, tok in reads_of[u]]
+        picked = logprobs[torch.tensor([r for r, _, _ in pairs], device=device),
+                          torch.tensor([t for _, _, t in pairs], device=device)]
+        values[[i for _, i, _ in pairs]] = picked.double().cpu().numpy()
+
+    forward_unique(loaded, masked, read, batch_size=batch_size)
+    return values
 
 
 @dataclass(frozen=True)
