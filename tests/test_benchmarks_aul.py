@@ -59,23 +59,23 @@ def plain_aul(loaded, text: str) -> tuple[float, float]:
 
 
 def test_engine_equals_plain_implementation(tiny_model):
-    from albert_audit.engine.benchmark_scoring import score_aul
+    from albert_audit.engine.benchmark_scoring import BenchmarkScorer
 
-    table = score_aul(tiny_model, PAIRS, batch_size=2)
+    table = aul.score(PAIRS, BenchmarkScorer(tiny_model, batch_size=2))
     assert list(table.columns) == list(aul.PAIR_COLUMNS)
     for row in table.itertuples():
         for side in ("more", "less"):
             want_aul, want_aula = plain_aul(tiny_model, getattr(row, f"sent_{side}"))
             assert getattr(row, f"sent_{side}_aul") == pytest.approx(want_aul, abs=1e-5)
             assert getattr(row, f"sent_{side}_aula") == pytest.approx(want_aula, abs=1e-6)
-    plain = score_aul(tiny_model, PAIRS, attention=False, batch_size=4)
+    plain = aul.score(PAIRS, BenchmarkScorer(tiny_model, batch_size=4), attention=False)
     np.testing.assert_allclose(plain["sent_more_aul"], table["sent_more_aul"], atol=1e-5)
     assert plain["sent_more_aula"].isna().all()
 
 
 def test_attention_setting_is_restored(tiny_model):
-    from albert_audit.engine.benchmark_scoring import score_aul
+    from albert_audit.engine.benchmark_scoring import BenchmarkScorer
 
     before = tiny_model.model.config._attn_implementation
-    score_aul(tiny_model, PAIRS.head(1))
+    aul.score(PAIRS.head(1), BenchmarkScorer(tiny_model))
     assert tiny_model.model.config._attn_implementation == before

@@ -179,16 +179,16 @@ def reference_pair_scores(loaded, sent_more: str, sent_less: str, direction: str
 
 
 def test_engine_equals_plain_reimplementation(tmp_path, tiny_model):
-    from albert_audit.engine.benchmark_scoring import score_crows_pairs
+    from albert_audit.engine.benchmark_scoring import BenchmarkScorer
 
     pairs = crows_pairs.load_pairs(write_csv(tmp_path, PAIRS + [PAIRS[0]]))  # a duplicate pair: dedup
-    table = score_crows_pairs(tiny_model, pairs, batch_size=3)
+    table = crows_pairs.score(pairs, BenchmarkScorer(tiny_model, batch_size=3))
     for row in table.itertuples():
         more, less = reference_pair_scores(tiny_model, row.sent_more, row.sent_less, row.stereo_antistereo)
         assert row.sent_more_score == pytest.approx(more, abs=1e-4)
         assert row.sent_less_score == pytest.approx(less, abs=1e-4)
     assert table["sent_more_score"].iloc[0] == table["sent_more_score"].iloc[4]
-    again = score_crows_pairs(tiny_model, pairs, batch_size=64)
+    again = crows_pairs.score(pairs, BenchmarkScorer(tiny_model, batch_size=64))
     np.testing.assert_allclose(again["sent_more_score"], table["sent_more_score"], atol=1e-5)
 
 

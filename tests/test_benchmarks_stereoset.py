@@ -153,10 +153,10 @@ def plain_candidate_score(loaded, sentence: str, word: str) -> float:
 
 
 def test_engine_equals_plain_implementation(tmp_path, tiny_model):
-    from albert_audit.engine.benchmark_scoring import score_stereoset
+    from albert_audit.engine.benchmark_scoring import BenchmarkScorer
 
     examples = stereoset.load_intrasentence(write_dev(tmp_path))
-    table = score_stereoset(tiny_model, examples, batch_size=5)
+    table = stereoset.score(examples, BenchmarkScorer(tiny_model, batch_size=5))
     words = {"ex0": ("happy", "sad", "job"), "ex1": ("That", "His", "Pilot"),
              "ex2": ("chauffeur", "clumsy", "there"), "ex3": ("nurse", "engineer", "that")}
     for row in table.itertuples():

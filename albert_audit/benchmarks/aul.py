@@ -17,6 +17,7 @@ import pandas as pd
 
 from albert_audit.benchmarks.crows_pairs import outcomes
 from albert_audit.benchmarks.rows import finish, share_rows
+from albert_audit.benchmarks.scorer import Scorer
 from albert_audit.errors import AuditError
 
 METRICS = ("aul", "aula")
@@ -63,3 +64,16 @@ def findings(table: pd.DataFrame, *, benchmark: str = "crows_pairs", seed: int, 
                            ties="_tie", group_a="sent_more", group_b="sent_less", seed=seed, alpha=alpha,
                            n_resamples=n_resamples, note=f"; {metric.upper()} (Kaneko & Bollegala 2022)")
     return finish(rows, alpha=alpha, ideals=dict.fromkeys(METRICS, 50.0))
+
+
+def score(pairs: pd.DataFrame, scorer: Scorer, *, attention: bool = True,
+          lowercase: bool | None = None) -> pd.DataFrame:
+    """The per-pair AUL (and with ``attention`` AULA) table of CrowS-shaped ``pairs``, one forward pass per
+    distinct sentence; ``lowercase`` as in :func:`albert_audit.benchmarks.crows_pairs.score`."""
+    lower = scorer.is_uncased if lowercase is None else lowercase
+    more = scorer.encode(list(pairs["sent_more"]), lowercase=lower).ids
+    less = scorer.encode(list(pairs["sent_less"]), lowercase=lower).ids
+    scored = scorer.unmasked_token_logprobs(more + less, attention=attention)
+    n, atts = len(more), scored.attention
+    return pair_table(pairs, (scored.logprobs[:n], atts[:n] if atts is not None else None),
+                      (scored.logprobs[n:], atts[n:] if atts is not None else None))

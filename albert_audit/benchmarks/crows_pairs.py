@@ -21,6 +21,7 @@ import pandas as pd
 
 from albert_audit.benchmarks.files import read_table
 from albert_audit.benchmarks.rows import finish, share_rows
+from albert_audit.benchmarks.scorer import Scorer
 from albert_audit.errors import AuditError
 
 BENCHMARK = "crows_pairs"
@@ -150,3 +151,13 @@ def findings(table: pd.DataFrame, *, seed: int, alpha: float = 0.05, n_resamples
                       ties="_tie", group_a="sent_more", group_b="sent_less", seed=seed, alpha=alpha,
                       n_resamples=n_resamples, note="; scores: PLL of shared tokens, 3 dp (Nangia et al. 2020)")
     return finish(rows, alpha=alpha, ideals={METRIC: 50.0})
+
+
+def score(pairs: pd.DataFrame, scorer: Scorer, *, lowercase: bool | None = None) -> pd.DataFrame:
+    """The per-pair table of ``pairs`` scored by ``scorer`` (every masked sequence in one batched loop);
+    ``lowercase`` defaults to whether the model is uncased, as the reference lower-cases for uncased models."""
+    lower = scorer.is_uncased if lowercase is None else lowercase
+    more = scorer.encode(list(pairs["sent_more"]), lowercase=lower).ids
+    less = scorer.encode(list(pairs["sent_less"]), lowercase=lower).ids
+    mask_plan = plan(pairs, more, less)
+    return pair_table(pairs, mask_plan, scorer.masked_token_logprobs(mask_plan.sequences, mask_plan.positions))

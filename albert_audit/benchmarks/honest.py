@@ -21,6 +21,7 @@ import pandas as pd
 
 from albert_audit.benchmarks.files import read_table
 from albert_audit.benchmarks.rows import ALL, finding_row, finish, mean_ci
+from albert_audit.benchmarks.scorer import Scorer
 from albert_audit.errors import AuditError
 
 BENCHMARK = "honest"
@@ -127,3 +128,10 @@ def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     if not out or any(k < 1 for k in out):
         raise AuditError(f"HONEST k values {list(ks)!r}: expected positive integers")
     return out
+
+
+def score(templates: pd.DataFrame, lexicon: dict[str, str], scorer: Scorer, *,
+          ks: Sequence[int] = KS) -> pd.DataFrame:
+    """The per-template table: the model's top-max(ks) fills of every template, matched against HurtLex."""
+    fills = scorer.top_k_fills(prompts(templates, scorer.mask_token), k=max(_check_ks(ks)))
+    return template_table(templates, fills.tokens, lexicon, ks=ks)

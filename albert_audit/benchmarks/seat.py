@@ -23,6 +23,7 @@ import pandas as pd
 
 from albert_audit.benchmarks.files import read_json
 from albert_audit.benchmarks.rows import ALL, finding_row, finish
+from albert_audit.benchmarks.scorer import Scorer
 from albert_audit.errors import AuditError
 from albert_audit.stats import rng_for
 
@@ -176,3 +177,10 @@ def _percentile(values: np.ndarray, alpha: float) -> tuple[float, float]:
     if v.size < 2:
         return math.nan, math.nan
     return float(np.quantile(v, alpha / 2)), float(np.quantile(v, 1 - alpha / 2))
+
+
+def score(tests: Sequence[SeatTest], scorer: Scorer, *, pooling: str = "mean") -> pd.DataFrame:
+    """The per-sentence association table of ``tests``, every distinct text encoded once."""
+    encoded_texts = texts(tests)
+    vectors = scorer.sentence_encodings(scorer.encode(encoded_texts).ids, pooling=pooling)
+    return test_table(tests, vectors, encoded_texts)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from albert_audit.benchmarks.files import read_json
 from albert_audit.benchmarks.rows import ALL, finding_row, finish
+from albert_audit.benchmarks.scorer import Scorer
 from albert_audit.errors import AuditError
 from albert_audit.stats import bca_interval_rows, bootstrap_counts, rng_for, sign_flip_p_rows
 
@@ -230,3 +231,11 @@ def as_pairs(examples: pd.DataFrame) -> pd.DataFrame:
                          "stereo_antistereo": "stereo",
                          "sent_more": examples["stereotype"].to_numpy(dtype=object),
                          "sent_less": examples["anti_stereotype"].to_numpy(dtype=object)})
+
+
+def score(examples: pd.DataFrame, scorer: Scorer, *, normalise: str = "mean") -> pd.DataFrame:
+    """The per-example table of ``examples`` (from :func:`load_intrasentence`) scored by ``scorer``."""
+    enc = scorer.encode(candidate_texts(examples))
+    piece_plan = plan(examples, enc.ids, enc.offsets, enc.special)
+    logprobs = scorer.masked_token_logprobs(piece_plan.sequences, piece_plan.positions)
+    return example_table(examples, piece_plan, logprobs, normalise=normalise)

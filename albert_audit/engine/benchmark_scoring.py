@@ -320,63 +320,44 @@ def top_k_fills(loaded: LoadedModel, texts: Sequence[str], *, k: int, batch_size
     return Fills(token_ids=ids, tokens=tokens, logprobs=lps)
 
 
-# --------------------------------------------------------------------- one call per benchmark (glue)
+# ------------------------------------------------------------------------ the scorer the benchmarks call
 
 
-def score_crows_pairs(loaded: LoadedModel, pairs: Any, *, lowercase: bool | None = None,
-                      batch_size: int | str = "auto") -> Any:
-    """CrowS-Pairs per-pair table (see :mod:`albert_audit.benchmarks.crows_pairs`); ``lowercase`` defaults
-    to whether the tokenizer is uncased (the reference lower-cases for uncased models)."""
-    from albert_audit.benchmarks import crows_pairs
+class BenchmarkScorer:
+    """The read-outs above bound to one loaded model and batch size: the object the pure benchmark modules
+    call (:class:`albert_audit.benchmarks.scorer.Scorer`), so that they never import torch."""
 
-    lower = is_uncased(loaded) if lowercase is None else lowercase
-    more = encode(loaded, list(pairs["sent_more"]), lowercase=lower).ids
-    less = encode(loaded, list(pairs["sent_less"]), lowercase=lower).ids
-    mask_plan = crows_pairs.plan(pairs, more, less)
-    logprobs = masked_token_logprobs(loaded, mask_plan.sequences, mask_plan.positions, batch_size=batch_size)
-    return crows_pairs.pair_table(pairs, mask_plan, logprobs)
+    def __init__(self, loaded: LoadedModel, *, batch_size: int | str = "auto") -> None:
+        _rows(loaded, batch_size)  # validate early
+        self.loaded = loaded
+        self.batch_size = batch_size
 
+    @property
+    def is_uncased(self) -> bool:
+        """Whether the tokenizer lower-cases its input."""
+        return is_uncased(self.loaded)
 
-def score_aul(loaded: LoadedModel, pairs: Any, *, attention: bool = True, lowercase: bool | None = None,
-              batch_size: int | str = "auto") -> Any:
-    """AUL / AULA per-pair table (see :mod:`albert_audit.benchmarks.aul`) of CrowS-shaped pairs."""
-    from albert_audit.benchmarks import aul
+    @property
+    def mask_token(self) -> str:
+        """The model's mask token."""
+        return str(self.loaded.tokenizer.mask_token)
 
-    lower = is_uncased(loaded) if lowercase is None else lowercase
-    more = encode(loaded, list(pairs["sent_more"]), lowercase=lower).ids
-    less = encode(loaded, list(pairs["sent_less"]), lowercase=lower).ids
-    scored = unmasked_token_logprobs(loaded, more + less, attention=attention, batch_size=batch_size)
-    n = len(more)
-    atts = scored.attention
-    return aul.pair_table(pairs, (scored.logprobs[:n], atts[:n] if atts else None),
-                          (scored.logprobs[n:], atts[n:] if atts else None))
+    def encode(self, texts: Sequence[str], *, lowercase: bool = False) -> Encoded:
+        """See :func:`encode`."""
+        return encode(self.loaded, texts, lowercase=lowercase)
 
+    def masked_token_logprobs(self, sequences: Sequence[Sequence[int]], positions: Sequence[int]) -> np.ndarray:
+        """See :func:`masked_token_logprobs`."""
+        return masked_token_logprobs(self.loaded, sequences, positions, batch_size=self.batch_size)
 
-def score_stereoset(loaded: LoadedModel, examples: Any, *, normalise: str = "mean",
-                    batch_size: int | str = "auto") -> Any:
-    """StereoSet per-example table (see :mod:`albert_audit.benchmarks.stereoset`)."""
-    from albert_audit.benchmarks import stereoset
+    def unmasked_token_logprobs(self, sequences: Sequence[Sequence[int]], *, attention: bool = True) -> UnmaskedScores:
+        """See :func:`unmasked_token_logprobs`."""
+        return unmasked_token_logprobs(self.loaded, sequences, attention=attention, batch_size=self.batch_size)
 
-    enc = encode(loaded, stereoset.candidate_texts(examples))
-    piece_plan = stereoset.plan(examples, enc.ids, enc.offsets, enc.special)
-    logprobs = masked_token_logprobs(loaded, piece_plan.sequences, piece_plan.positions, batch_size=batch_size)
-    return stereoset.example_table(examples, piece_plan, logprobs, normalise=normalise)
+    def sentence_encodings(self, sequences: Sequence[Sequence[int]], *, pooling: str = "mean") -> np.ndarray:
+        """See :func:`sentence_encodings`."""
+        return sentence_encodings(self.loaded, sequences, pooling=pooling, batch_size=self.batch_size)
 
-
-def score_seat(loaded: LoadedModel, tests: Any, *, pooling: str = "mean", batch_size: int | str = "auto") -> Any:
-    """SEAT per-sentence association table (see :mod:`albert_audit.benchmarks.seat`)."""
-    from albert_audit.benchmarks import seat
-
-    texts = seat.texts(tests)
-    vectors = sentence_encodings(loaded, encode(loaded, texts).ids, pooling=pooling, batch_size=batch_size)
-    return seat.test_table(tests, vectors, texts)
-
-
-def score_honest(loaded: LoadedModel, templates: Any, lexicon: dict[str, str], *, ks: Sequence[int] = (1, 5, 10, 20),
-                 batch_size: int | str = "auto") -> Any:
-    """HONEST per-template table (see :mod:`albert_audit.benchmarks.honest`)."""
-    from albert_audit.benchmarks import honest
-
-    fills = top_k_fills(loaded, honest.prompts(templates, loaded.tokenizer.mask_token), k=max(ks),
-                        batch_size=batch_size)
-    return honest.template_table(templates, fills.tokens, lexicon, ks=ks)
+    def top_k_fills(self, texts: Sequence[str], *, k: int) -> Fills:
+        """See :func:`top_k_fills`."""
+        return top_k_fills(self.loaded, texts, k=k, batch_size=self.batch_size)
