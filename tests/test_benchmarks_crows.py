@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 
 from albert_audit.benchmarks import crows_pairs
 from albert_audit.errors import AuditError
@@ -79,16 +80,15 @@ def test_plan_masks_shared_tokens_but_first_and_last_in_both_sentences():
 
 
 def test_antistereo_pairs_align_with_sent_less_first():
-    # difflib is not symmetric: a repeated token makes the alignment depend on the order
-    more, less = [2, 8, 5, 8, 3], [2, 5, 8, 5, 3]
-    pairs = pd.DataFrame({"pair_id": [0], "bias_type": ["x"], "stereo_antistereo": ["antistereo"],
-                          "sent_more": ["m"], "sent_less": ["l"]})
-    plan = crows_pairs.plan(pairs, [more], [less])
-    first, second = crows_pairs.shared_positions(less, more)
-    assert crows_pairs.shared_positions(more, less) != (second, first)  # the order matters here
-    expected_less = first[1:-1]
-    assert [p for p, s in zip(plan.positions, plan.side, strict=True) if s == "less"] == expected_less
-    assert [p for p, s in zip(plan.positions, plan.side, strict=True) if s == "more"] == second[1:-1]
+    # difflib is not symmetric: with a repeated token the shared tokens depend on the order
+    more, less = [2, 8, 9, 3], [2, 9, 5, 9, 8, 3]
+    assert crows_pairs.shared_positions(more, less) == ([0, 1, 3], [0, 4, 5])
+    assert crows_pairs.shared_positions(less, more) == ([0, 1, 5], [0, 2, 3])
+    pairs = pd.DataFrame({"pair_id": [0, 1], "bias_type": ["x", "x"], "stereo_antistereo": ["antistereo", "stereo"],
+                          "sent_more": ["m", "m"], "sent_less": ["l", "l"]})
+    plan = crows_pairs.plan(pairs, [more, more], [less, less])
+    by = {(int(i), s): p for i, s, p in zip(plan.pair_index, plan.side, plan.positions, strict=True)}
+    assert by == {(0, "less"): 1, (0, "more"): 2, (1, "more"): 1, (1, "less"): 4}
 
 
 def score_table(more, less, types=None, directions=None):
@@ -136,6 +136,8 @@ def test_findings_hand_worked():
     assert (rows["metric"] == "crows_pairs").all() and (rows["probe_set"] == "crows_pairs").all()
     assert rows.loc["g", "ci_low"] < 80.0 < rows.loc["g", "ci_high"] <= 100.0
     assert "1 ties counted in N" in rows.loc["g", "method"]
+    # q: Benjamini-Hochberg over the benchmark's rows (scipy as the oracle)
+    np.testing.assert_allclose(rows["q_value"], scipy.stats.false_discovery_control(rows["p_value"]))
 
 
 def test_findings_alpha_sets_level_and_significance():
