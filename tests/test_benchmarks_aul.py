@@ -61,14 +61,17 @@ def plain_aul(loaded, text: str) -> tuple[float, float]:
 def test_engine_equals_plain_implementation(tiny_model):
     from albert_audit.engine.benchmark_scoring import BenchmarkScorer
 
-    table = aul.score(PAIRS, BenchmarkScorer(tiny_model, batch_size=2))
+    short = pd.DataFrame({"pair_id": [3], "bias_type": ["gender"], "stereo_antistereo": ["stereo"],
+                          "sent_more": ["She works."], "sent_less": ["He works here."]})
+    pairs = pd.concat([PAIRS, short], ignore_index=True)
+    table = aul.score(pairs, BenchmarkScorer(tiny_model, batch_size=8))  # one batch: padding of short rows
     assert list(table.columns) == list(aul.PAIR_COLUMNS)
     for row in table.itertuples():
         for side in ("more", "less"):
             want_aul, want_aula = plain_aul(tiny_model, getattr(row, f"sent_{side}"))
             assert getattr(row, f"sent_{side}_aul") == pytest.approx(want_aul, abs=1e-5)
             assert getattr(row, f"sent_{side}_aula") == pytest.approx(want_aula, abs=1e-6)
-    plain = aul.score(PAIRS, BenchmarkScorer(tiny_model, batch_size=4), attention=False)
+    plain = aul.score(pairs, BenchmarkScorer(tiny_model, batch_size=3), attention=False)
     np.testing.assert_allclose(plain["sent_more_aul"], table["sent_more_aul"], atol=1e-5)
     assert plain["sent_more_aula"].isna().all()
 
