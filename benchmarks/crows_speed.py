@@ -119,14 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         sync(loaded.info.device)
         engine_s = time.perf_counter() - t0
         n_masked = int(2 * table["n_scored_tokens"].sum())
-        print(f"engine:    {engine_s:8.2f} s  ({len(pairs) / engine_s:.1f} pairs/s, {n_masked} masked sentences)")
+        print(f"engine:    {engine_s:8.2f} s  ({len(pairs) / engine_s:.3f} pairs/s, {n_masked} masked sentences)")
         if not args.skip_reference:
             t0 = time.perf_counter()
             ref = reference_scores(loaded, pairs)
             sync(loaded.info.device)
             ref_s = time.perf_counter() - t0
             diff = np.max(np.abs(ref - table[["sent_more_score", "sent_less_score"]].to_numpy()))
-            print(f"reference: {ref_s:8.2f} s  ({len(pairs) / ref_s:.1f} pairs/s, one pass per masked sentence)")
+            print(f"reference: {ref_s:8.2f} s  ({len(pairs) / ref_s:.3f} pairs/s, one pass per masked sentence)")
             print(f"ratio reference / engine: {ref_s / engine_s:.2f}x (target >= 2x on CPU); "
                   f"largest score difference {diff:.2e} nats")
         print(f"metric on these pairs (random weights, not meaningful): {crows_pairs.metric_score(table):.2f}")
