@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from albert_audit.benchmarks import crows_pairs  # noqa: E402
 from albert_audit.engine.benchmark_scoring import BenchmarkScorer  # noqa: E402
 from albert_audit.engine.loading import load_model  # noqa: E402
-from albert_audit.engine.toy import build_toy_albert  # noqa: E402
+from tests.toy_models import build_toy_albert  # noqa: E402
 
 LARGE = {"embedding_size": 128, "hidden_size": 1024, "num_layers": 24, "num_heads": 16,
          "intermediate_size": 4096, "vocab_size": 30_000, "max_positions": 512}

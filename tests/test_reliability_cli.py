@@ -695,7 +695,7 @@ def test_templates_that_tokenize_identically_are_warned_about(oov_run: Result) -
 @xfail("compare accepts a candidate with another vocabulary and hidden size (api.compare_models: "
        "graft.preflight_descendant checks shapes only for head-less candidates)")
 def test_compare_refuses_a_candidate_with_another_vocabulary(tmp_path: Path, tiny_model_dir: Path) -> None:
-    from albert_audit.engine.toy import build_toy_albert
+    from tests.toy_models import build_toy_albert
 
     other = build_toy_albert(tmp_path / "other", words=["pilot", "lawyer"], hidden_size=48, seed=1)
     result = cli("compare", "--base", tiny_model_dir, "--candidate", other, "--probes", GOOD_PROBES,
