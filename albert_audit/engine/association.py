@@ -126,9 +126,12 @@ def _chain(ids: list[int], start: int, pieces: list[int], mask_id: int) -> Itera
         yield tuple(ids[:start] + pieces[:j] + [mask_id] * (n - j) + ids[start + n:]), start + j, pieces[j]
 
 
+Requests = dict[tuple[int, str], tuple[list[int], list[int]]]
+"""(item_id, target) -> (request indices of the filled sentence's term chain, of the prior's)."""
+
+
 def request_association(tokenizer: Any, items: pd.DataFrame, targets: Mapping[str, Sequence[str]],
-                        bank: PositionRequests, pieces_in_context: Any) -> dict[tuple[int, str], tuple[list[int],
-                                                                                                  list[int]]]:
+                        bank: PositionRequests, pieces_in_context: Any) -> Requests:
     """Add the association's read-outs to ``bank``: ``{(item_id, target): (filled requests, prior requests)}``.
 
     ``pieces_in_context(tokenizer, text, start, length)`` gives the token ids of ``text[start:start+length]``
@@ -137,8 +140,6 @@ def request_association(tokenizer: Any, items: pd.DataFrame, targets: Mapping[st
     mask_token, mask_id = str(tokenizer.mask_token), int(tokenizer.mask_token_id)
     pairs = list(_pairs(items, targets, mask_token))
     term_pieces: dict[tuple[str, str], list[int]] = {}
-    prior_texts: list[str] = []
-    target_counts: list[int] = []
     for pair in pairs:
         slot = pair.slot
         key = (slot.lead, slot.shown)
@@ -147,19 +148,35 @@ def request_association(tokenizer: Any, items: pd.DataFrame, targets: Mapping[st
             if len(term_pieces[key]) != slot.n_masks:
                 raise AuditError(f"the term {slot.shown!r} splits into {len(term_pieces[key])} pieces after "
                                  f"{slot.lead!r}, but its prior_text has {slot.n_masks} masks")
-        n_target = len(pieces_in_context(tokenizer, pair.filled, pair.target_at, len(pair.target)))
-        target_counts.append(n_target)
-        masks = " ".join([mask_token] * n_target)
-        prior_texts.append(pair.filled[:pair.target_at] + masks + pair.filled[pair.target_at + len(pair.target):])
-    texts = list(dict.fromkeys([p.filled for p in pairs] + prior_texts))
-    encoded = dict(zip(texts, tokenizer(texts, add_special_tokens=True)["input_ids"], strict=True)) if texts else {}
-    out: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+    filled_texts = list(dict.fromkeys(p.filled for p in pairs))
+    filled = (dict(zip(filled_texts, _encode(tokenizer, filled_texts, offsets=True), strict=True))
+              if filled_texts else {})
+    prior_texts: list[str] = []
+    for pair in pairs:
+        ids, spans = filled[pair.filled]
+        start, end = pair.target_at, pair.target_at + len(pair.target)
+        n_target = sum(1 for a, b in spans if b > start and a < end and b > a)
+        if n_target < 1:
+            raise AuditError(f"the tokenizer produced no pieces for {pair.target!r} in {pair.filled!r}")
+        prior_texts.append(pair.filled[:start] + " ".join([mask_token] * n_target) + pair.filled[end:])
+    unique_priors = list(dict.fromkeys(prior_texts))
+    priors = dict(zip(unique_priors, _encode(tokenizer, unique_priors), strict=True)) if unique_priors else {}
+    out: Requests = {}
     for pair, prior in zip(pairs, prior_texts, strict=True):
         pieces = term_pieces[(pair.slot.lead, pair.slot.shown)]
         reqs = []
-        for sentence in (pair.filled, prior):
-            ids = list(encoded[sentence])
+        for sentence, ids in ((pair.filled, filled[pair.filled][0]), (prior, priors[prior][0])):
             start = _term_run(ids, mask_id, len(pieces), pair.term_first, f"item {pair.item_id} ({sentence!r})")
             reqs.append([bank.request_piece(s, p, t) for s, p, t in _chain(ids, start, pieces, mask_id)])
         out[(pair.item_id, pair.target)] = (reqs[0], reqs[1])
     return out
+
+
+Encoded = tuple[list[int], list[tuple[int, int]]]
+
+
+def _encode(tokenizer: Any, texts: list[str], *, offsets: bool = False) -> list[Encoded]:
+    """Token ids (with the special tokens) of each text and, with ``offsets``, each token's character span."""
+    encoded = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=offsets)
+    spans = encoded["offset_mapping"] if offsets else [[] for _ in texts]
+    return [(list(ids), [tuple(s) for s in span]) for ids, span in zip(encoded["input_ids"], spans, strict=True)]

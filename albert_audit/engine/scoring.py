@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from albert_audit.engine.association import request_association
+from albert_audit.engine.association import Requests, request_association
 from albert_audit.engine.checkpoint import ScoreCheckpoint, fingerprint
 from albert_audit.engine.forward import resolve_batch_size, run_forward
 from albert_audit.engine.loading import LoadedModel, is_head_key
@@ -87,8 +87,7 @@ def _chain_sequences(ids: list[int], position: int, pieces: list[int], mask_id: 
         yield tuple(seq), position + j, pieces[j]
 
 
-def _sum(piece_lp: np.ndarray, association: dict[tuple[int, str], tuple[list[int], list[int]]],
-         chain: tuple[int, str, int, list[int]], which: int) -> float:
+def _sum(piece_lp: np.ndarray, association: Requests, chain: tuple[int, str, int, list[int]], which: int) -> float:
     """The association's term log-probability (which=0: target filled in; 1: target masked); NaN without slot."""
     requests = association.get((chain[0], chain[1]))
     return float(piece_lp[requests[which]].sum()) if requests is not None else float("nan")
