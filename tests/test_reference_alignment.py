@@ -176,3 +176,20 @@ targets: [nurse, asexual]
     assert "counterpart terms differ in piece count ('stepmother' 10, 'father' 1)" in warnings[0]
     assert "'asexual' splits into ▁a|sexual" in warnings[1]
     assert all(w.startswith(str(path)) for w in warnings)
+
+
+def test_readers_fill_the_annotation_defaults_and_refuse_old_association_tables():
+    from albert_audit import contract
+
+    old = pd.DataFrame({"item_id": [0], "target": ["nurse"], "n_pieces": [1], "logprob": [-1.0],
+                        "term_logprob": [-2.0], "term_prior_logprob": [-2.5]})
+    typed = contract.restore_types(old, contract.TARGETS, "targets.parquet")
+    assert typed.loc[0, "category"] == "" and typed["control"].dtype == bool and not typed.loc[0, "control"]
+    assert np.isnan(typed.loc[0, "reference_share"])
+    items = pd.DataFrame({"item_id": [0], "probe_set": ["p"], "template_id": [0], "template": ["t"],
+                          "group": ["a"], "term": ["x"], "term_index": [0], "text": ["x"], "prior_text": ["x"]})
+    typed_items = contract.restore_types(items, contract.ITEMS, "items.parquet")
+    assert typed_items.loc[0, "template_tag"] == "neutral" and np.isnan(typed_items.loc[0, "term_reference_share"])
+    before = old.drop(columns=["term_logprob", "term_prior_logprob"]).assign(prior_logprob=-2.0)
+    with pytest.raises(AuditError, match="missing column.*term_logprob, term_prior_logprob"):
+        contract.restore_types(before, contract.TARGETS, "targets.parquet")
