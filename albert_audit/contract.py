@@ -51,6 +51,8 @@ class Column:
     name: str
     dtype: str
     doc: str
+    default: Any = None
+    """Value a reader fills in when a table lacks the column (None: the column is required)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ ITEMS = TableSpec(ITEMS_FILE, (
     Column("term_index", "int64", "position of the term inside its group's list; -1 if no slot"),
     Column("text", "str", "the masked sentence the model sees"),
     Column("prior_text", "str", "the same sentence with the group term masked too (one mask per piece)"),
+    Column("template_tag", "str", "the template's tag: neutral or stereotype_eliciting (kept out of the statistics)",
+           default="neutral"),
+    Column("term_reference_share", "float64", "the term's share in the set's first term-keyed reference; NaN if none",
+           default=float("nan")),
 ))
 
 TARGETS = TableSpec(TARGETS_FILE, (
@@ -87,7 +93,13 @@ TARGETS = TableSpec(TARGETS_FILE, (
     Column("target", "str", "the target word as written in the probe set"),
     Column("n_pieces", "int64", "number of tokenizer pieces of the target in context"),
     Column("logprob", "float64", "natural-log probability of the target at the mask (chain rule)"),
-    Column("prior_logprob", "float64", "the same in prior_text (group term masked)"),
+    Column("term_logprob", "float64",
+           "log P(group term) at its masks, target filled in (Kurita association; chain rule); NaN without slot"),
+    Column("term_prior_logprob", "float64", "the same with the target masked too (one mask per target piece)"),
+    Column("category", "str", 'the target\'s category in the probe set ("" for a plain list)', default=""),
+    Column("control", "bool", "a definitional target (positive control, kept out of bias scores)", default=False),
+    Column("reference_share", "float64", "the target's share in the set's first target-keyed reference; NaN if none",
+           default=float("nan")),
 ))
 
 FILLS = TableSpec(FILLS_FILE, (
@@ -152,8 +164,8 @@ def _to_bool(value: object, where: str) -> bool:
 
 
 def check_columns(table: pd.DataFrame, spec: TableSpec, where: str) -> None:
-    """Raise an AuditError naming ``where`` when the table lacks a column of ``spec``."""
-    missing = [c for c in spec.names if c not in table.columns]
+    """Raise an AuditError naming ``where`` when the table lacks a required column of ``spec``."""
+    missing = [c.name for c in spec.columns if c.name not in table.columns and c.default is None]
     if missing:
         raise AuditError(f"{where}: missing column(s) {', '.join(missing)} (see docs/data_contract.md)")
 
@@ -167,7 +179,7 @@ def restore_types(table: pd.DataFrame, spec: TableSpec, where: str) -> pd.DataFr
     check_columns(table, spec, where)
     out = pd.DataFrame(index=table.index)
     for column in spec.columns:
-        values = table[column.name]
+        values = table[column.name] if column.name in table.columns else pd.Series(column.default, index=table.index)
         try:
             if column.dtype == "str":
                 out[column.name] = pd.Series(values.map(lambda v: "" if v is None or v != v else str(v))

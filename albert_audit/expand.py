@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 
 from albert_audit.articles import ARTICLE_SLOT, indefinite_article
-from albert_audit.spec import MASK_PLACEHOLDER, ProbeSet, Template
+from albert_audit.errors import AuditError
+from albert_audit.lexicon_checks import tokenizer_warnings
+from albert_audit.spec import DEFINITIONAL, MASK_PLACEHOLDER, ProbeSet, Template
 
 ITEM_COLUMNS = (
     "item_id",
@@ -19,8 +23,13 @@ ITEM_COLUMNS = (
     "term_index",
     "text",
     "prior_text",
+    "template_tag",
+    "term_reference_share",
 )
 _INT_COLUMNS = ("item_id", "template_id", "term_index")
+_FLOAT_COLUMNS = ("term_reference_share",)
+TARGET_ANNOTATIONS = ("category", "control", "reference_share")
+"""The targets-table columns :func:`annotate_targets` adds from the probe sets."""
 
 TermPieceCounter = Callable[[str, str], int]
 """``count_term_pieces(term, text_before_term) -> number of tokenizer pieces of the term in that context``."""
@@ -50,6 +59,14 @@ def _resolve_article(before: str, term: str) -> str:
     return before
 
 
+def _reference_shares(probe_set: ProbeSet, keyed_by: str) -> dict[str, float]:
+    """The shares of the set's first reference keyed by ``keyed_by`` ("term" or "target"); {} when none."""
+    for ref in probe_set.references:
+        if ref.keyed_by == keyed_by:
+            return ref.as_dict()
+    return {}
+
+
 def expand_items(
     probe_sets: Sequence[ProbeSet],
     *,
@@ -64,6 +81,8 @@ def expand_items(
     term replaced by one ``mask_token`` per tokenizer piece, as counted by
     ``count_term_pieces(term_as_shown, text_before_term)`` (the text before the term as the model sees it);
     without a counter every term counts as one piece. For a template without a slot ``prior_text == text``.
+    ``template_tag`` is the template's tag; ``term_reference_share`` the term's share in the set's first
+    term-keyed reference (NaN when it has none or the term is not in it).
     """
     cache: dict[tuple[str, str], int] = {}
 
@@ -80,6 +99,7 @@ def expand_items(
 
     rows: dict[str, list[object]] = {column: [] for column in ITEM_COLUMNS}
     for probe_set in probe_sets:
+        term_shares = _reference_shares(probe_set, "term")
         for template in probe_set.templates:
             before_raw, after_raw = template.split_at_slot()
             before = before_raw.replace(MASK_PLACEHOLDER, mask_token)
@@ -101,10 +121,49 @@ def expand_items(
                 rows["term_index"].append(term_index)
                 rows["text"].append(text)
                 rows["prior_text"].append(prior_text)
+                rows["template_tag"].append(template.tag)
+                rows["term_reference_share"].append(float(term_shares.get(term, math.nan)))
     return pd.DataFrame(
         {
-            column: pd.Series(values, dtype="int64" if column in _INT_COLUMNS else object)
+            column: pd.Series(values, dtype="int64" if column in _INT_COLUMNS
+                              else "float64" if column in _FLOAT_COLUMNS else object)
             for column, values in rows.items()
         },
         columns=list(ITEM_COLUMNS),
     )
+
+
+def annotate_targets(targets: pd.DataFrame, items: pd.DataFrame, probe_sets: Sequence[ProbeSet]) -> pd.DataFrame:
+    """The engine's targets table with the probe sets' per-target columns ``TARGET_ANNOTATIONS`` added:
+    ``category`` (as listed; "" for a plain list), ``control`` (a definitional target, a positive control kept
+    out of bias scores) and ``reference_share`` (the set's first target-keyed reference; NaN when none)."""
+    info: dict[tuple[str, str], tuple[str, bool, float]] = {}
+    for probe_set in probe_sets:
+        shares = _reference_shares(probe_set, "target")
+        for target in probe_set.targets:
+            category = probe_set.target_category(target)
+            info[(probe_set.name, target)] = (category, category == DEFINITIONAL, float(shares.get(target, math.nan)))
+    set_of = dict(zip(items["item_id"].tolist(), items["probe_set"].tolist(), strict=True))
+    keys = [(set_of.get(i, ""), str(t)) for i, t in zip(targets["item_id"].tolist(), targets["target"], strict=True)]
+    unknown = [k for k in keys if k not in info]
+    if unknown:
+        raise AuditError(f"targets table: target {unknown[0][1]!r} of probe set {unknown[0][0]!r} is not in the "
+                         "probe sets given")
+    out = targets.copy()
+    out["category"] = pd.Series([info[k][0] for k in keys], index=out.index, dtype=object)
+    out["control"] = pd.Series([info[k][1] for k in keys], index=out.index, dtype=bool)
+    out["reference_share"] = pd.Series([info[k][2] for k in keys], index=out.index, dtype="float64")
+    return out
+
+
+def run_time_warnings(probe_sets: Sequence[ProbeSet], tokenizer: Any) -> list[str]:
+    """Tokenizer-dependent warnings of every probe set, once the model's tokenizer is loaded.
+
+    Piece-count mismatches between counterpart terms (or groups) and words whose first piece is a function
+    word (:func:`albert_audit.lexicon_checks.tokenizer_warnings`). A word is split as it appears after a space
+    (``tokenizer.tokenize(" " + word)``). No torch needed: any object with a ``tokenize`` method works.
+    """
+    def tokenize(word: str) -> list[str]:
+        return list(tokenizer.tokenize(" " + word))
+
+    return [w for probe_set in probe_sets for w in tokenizer_warnings(probe_set, tokenize=tokenize)]

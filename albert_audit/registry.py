@@ -59,7 +59,8 @@ METRICS: tuple[MetricSpec, ...] = (
                rows="target x group pair"),
     MetricSpec("association_gap", "association gap (prior-normalised)", "association gap", "nats", signed=True,
                compare_deltas=True,
-               summary="the log-prob gap of the prior-normalised association (Kurita et al. 2019)",
+               summary="gap of Kurita et al.'s association: log P(group term | target in) - log P(term | target "
+                       "masked)",
                compute="albert_audit.metrics.gaps:association_gap", value="association",
                rows="target x group pair"),
     MetricSpec("group_shift", "group shift (common to all targets)", "group shift", "nats", signed=True,
@@ -83,8 +84,15 @@ METRICS: tuple[MetricSpec, ...] = (
                summary="fills in the terms' top-3 whose frequency differs between groups (Webster et al. 2020)",
                compute="albert_audit.metrics.fills:disco", source="fills", rows="group pair"),
     MetricSpec("bias_score", "probe-set bias score", "bias score", "nats", signed=False, compare_deltas=True,
-               summary="mean absolute association gap over a probe set's targets and group pairs",
+               summary="mean absolute association gap over a probe set's bias targets (controls left out) and "
+                       "group pairs",
                compute="albert_audit.metrics.bias_score:bias_score", value="association", rows="probe set"),
+    MetricSpec("reference_alignment", "reference alignment (slope on logit share)", "ref. alignment",
+               "nats per logit", signed=False, compare_deltas=False,
+               summary="OLS slope of the words' log-prob gaps on logit(reference share): tracks (1), exceeds, "
+                       "attenuates or inverts",
+               compute="albert_audit.metrics.alignment:reference_alignment", value="logprob",
+               rows="probe set with reference shares"),
 )
 """Every metric, in the order its rows are sorted within a probe set."""
 

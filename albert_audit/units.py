@@ -5,6 +5,9 @@ unit) is the mean over the group's terms of the score in that unit, NaN where th
 or any of its terms' scores is not finite. The unit is the template (default) or, for the
 ``template_term_pair`` sensitivity analysis, the pair (template, term_index).
 
+The default statistics use ``neutral`` templates only: items of ``stereotype_eliciting`` templates (items
+column ``template_tag``) are scored and kept in the tables but left out of the cells (:data:`DEFAULT_TAGS`).
+
 Two views of the same numbers: :func:`unit_cube` (numpy arrays, what the statistics need) and
 :func:`template_cells` (wide pandas tables, what compare and the report need), built from the cube.
 """
@@ -19,10 +22,13 @@ import pandas as pd
 from albert_audit.errors import AuditError
 
 VALUES = ("logprob", "association")
-"""The scores a cell can hold: log P(target), or the association logprob - prior_logprob."""
+"""The scores a cell can hold: log P(target), or Kurita et al.'s association term_logprob - term_prior_logprob
+(log P(term) with the target filled in minus with the target masked too)."""
+DEFAULT_TAGS = ("neutral",)
+"""The template tags whose items enter the cells (stereotype-eliciting templates are kept out)."""
 UNITS = ("template", "template_term_pair")
 """The units a cube can be built over."""
-SCORE_COLUMNS = ("target", "group", "template_id", "term_index", "logprob", "prior_logprob")
+SCORE_COLUMNS = ("target", "group", "template_id", "term_index", "logprob", "term_logprob", "term_prior_logprob")
 """The columns :func:`unit_cube` reads (one row per item x target of one probe set)."""
 
 
@@ -87,23 +93,39 @@ def unit_cube(scores: pd.DataFrame, groups: list[str], unit: str = "template") -
         u_code = index.get_indexer(pd.MultiIndex.from_frame(scores[["template_id", "term_index"]]))
     shape = (len(target_names), len(groups), len(index))
     logprob = scores["logprob"].to_numpy(dtype=float)
-    values = {"logprob": logprob, "association": logprob - scores["prior_logprob"].to_numpy(dtype=float)}
+    association = scores["term_logprob"].to_numpy(dtype=float) - scores["term_prior_logprob"].to_numpy(dtype=float)
+    values = {"logprob": logprob, "association": association}
     mean, bad, count = {}, {}, np.zeros(shape, dtype=np.int64)
     for name, value in values.items():
         mean[name], bad[name], count = cell_means(value, (t_code, g_code, u_code), shape)
     return UnitCube(targets=target_names, groups=list(groups), units=index, mean=mean, bad=bad, count=count)
 
 
+TARGET_SCORES = ("logprob", "term_logprob", "term_prior_logprob")
+"""The score columns of the targets table that the cells read."""
+
+
+def counted_items(items: pd.DataFrame) -> pd.Series:
+    """True for the items that enter the cells: a group slot and a template tag in :data:`DEFAULT_TAGS`
+    (items without a ``template_tag`` column count as neutral)."""
+    slotted = items["group"].fillna("").astype(str) != ""
+    if "template_tag" not in items.columns:
+        return slotted
+    tag = items["template_tag"].fillna("").astype(str).replace("", DEFAULT_TAGS[0])
+    return slotted & tag.isin(DEFAULT_TAGS)
+
+
 def join_scores(items: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
-    """Targets joined to their items' probe_set, template_id, group and term_index (items with a group slot)."""
+    """Targets joined to their items' probe_set, template_id, group and term_index (the items that
+    :func:`counted_items` keeps)."""
     for name, table, columns in (("items", items, ("item_id", "probe_set", "template_id", "group")),
-                                 ("targets", targets, ("item_id", "target", "logprob", "prior_logprob"))):
+                                 ("targets", targets, ("item_id", "target") + TARGET_SCORES)):
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise AuditError(f"{name} table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
     keep = ["item_id", "probe_set", "template_id", "group"] + (["term_index"] if "term_index" in items else [])
-    slot = items.loc[items["group"].fillna("").astype(str) != "", keep]
-    joined = targets.loc[:, ["item_id", "target", "logprob", "prior_logprob"]].merge(slot, on="item_id")
+    slot = items.loc[counted_items(items), keep]
+    joined = targets.loc[:, ["item_id", "target", *TARGET_SCORES]].merge(slot, on="item_id")
     joined["target"] = joined["target"].astype(str)
     joined["group"] = joined["group"].astype(str)
     if "term_index" not in joined:
@@ -116,7 +138,7 @@ def template_cells(items: pd.DataFrame, targets: pd.DataFrame) -> dict[str, pd.D
 
     Each wide table has the index ``(probe_set, target, group)`` (sorted; only combinations with at least one
     item) and one column per template_id (sorted); cells are those of :func:`unit_cube`. Items without a
-    group slot are left out.
+    group slot and items of stereotype-eliciting templates are left out (:func:`counted_items`).
     """
     index = pd.MultiIndex.from_tuples([], names=["probe_set", "target", "group"])
     empty = pd.DataFrame(index=index, dtype=float)

@@ -52,7 +52,8 @@ def synthetic_run(*, seed: int = 0, top_k: int = 10, vocab: int = 30_000) -> tup
                     "target": np.tile(names, len(sub)),
                     "n_pieces": 1,
                     "logprob": logprob.ravel(),
-                    "prior_logprob": np.tile(base - 0.3, len(sub)),
+                    "term_logprob": logprob.ravel(),
+                    "term_prior_logprob": np.tile(base - 0.3, len(sub)),
                 }
             )
         )

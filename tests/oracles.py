@@ -109,11 +109,13 @@ def template_cells_pandas(items: pd.DataFrame, targets: pd.DataFrame) -> dict[st
     to rounding, not bit for bit.
     """
     slot = items.loc[items["group"].fillna("").astype(str) != "", ["item_id", "probe_set", "template_id", "group"]]
-    joined = targets.loc[:, ["item_id", "target", "logprob", "prior_logprob"]].merge(slot, on="item_id")
+    scores = ["logprob", "term_logprob", "term_prior_logprob"]
+    joined = targets.loc[:, ["item_id", "target", *scores]].merge(slot, on="item_id")
     joined["target"] = joined["target"].astype(str)
     joined["group"] = joined["group"].astype(str)
     logprob = joined["logprob"].to_numpy(dtype=float)
-    values = {"logprob": logprob, "association": logprob - joined["prior_logprob"].to_numpy(dtype=float)}
+    association = joined["term_logprob"].to_numpy(dtype=float) - joined["term_prior_logprob"].to_numpy(dtype=float)
+    values = {"logprob": logprob, "association": association}
     keys = ["probe_set", "target", "group", "template_id"]
     out: dict[str, pd.DataFrame] = {}
     for name, value in values.items():

@@ -59,7 +59,7 @@ def test_run_writes_every_file(run_dir):
 def test_items_columns(run_dir):
     items = pd.read_parquet(run_dir / "items.parquet")
     assert list(items.columns) == ["item_id", "probe_set", "template_id", "template", "group", "term",
-                                   "term_index", "text", "prior_text"]
+                                   "term_index", "text", "prior_text", "template_tag", "term_reference_share"]
     assert items["item_id"].tolist() == list(range(len(items)))
     assert len(items) == 4 * 4 + 1 + 2  # small set: 4 templates x 4 terms; seed: 1 + 2
     small = items[items["probe_set"] == "small_occupation"]
@@ -85,12 +85,16 @@ def test_fills_columns(run_dir):
 def test_targets_columns(run_dir):
     targets = pd.read_parquet(run_dir / "targets.parquet")
     items = pd.read_parquet(run_dir / "items.parquet")
-    assert list(targets.columns) == ["item_id", "target", "n_pieces", "logprob", "prior_logprob"]
+    assert list(targets.columns) == ["item_id", "target", "n_pieces", "logprob", "term_logprob", "term_prior_logprob",
+                                     "category", "control", "reference_share"]
     small_ids = set(items.loc[items["probe_set"] == "small_occupation", "item_id"])
     small = targets[targets["item_id"].isin(small_ids)]
     assert len(small) == 16 * 3
     assert dict(small.groupby("target")["n_pieces"].first()) == {"engineer": 1, "nurse": 1, "nursemaid": 2}
-    assert (targets["logprob"] < 0).all() and np.isfinite(targets["prior_logprob"]).all()
+    assert (targets["logprob"] < 0).all()
+    slotted = targets["item_id"].isin(items.loc[items["term"] != "", "item_id"])
+    assert np.isfinite(targets.loc[slotted, ["term_logprob", "term_prior_logprob"]]).all().all()
+    assert targets.loc[~slotted, "term_logprob"].isna().all()
     assert str(targets["logprob"].dtype) == "float64" and str(targets["n_pieces"].dtype) == "int64"
 
 

@@ -150,42 +150,70 @@ def test_utility_and_report(compared):
 
 
 def _finetune_skewed(base_dir: Path, folder: Path, probe_file: Path, *, toward: str) -> Path:
-    """Fine-tune the base on the probe's sentences: the ``toward`` group's terms -> nurse, the others' -> engineer.
+    """Fine-tune the base on the probe's sentences: the ``toward`` group's terms -> nurse, the others' -> engineer,
+    and both ways round (Kurita's association scores the term): nurse filled in -> the ``toward`` group's terms,
+    engineer -> the others'.
     """
+    import math
+
     import torch
     from transformers import AlbertForMaskedLM, AlbertTokenizer
 
+    from albert_audit.articles import indefinite_article
     from albert_audit.spec import load_probe_set
 
     probe = load_probe_set(probe_file)
     tokenizer = AlbertTokenizer.from_pretrained(base_dir)
     model = AlbertForMaskedLM.from_pretrained(base_dir)
     nurse, engineer = tokenizer.convert_tokens_to_ids(["▁nurse", "▁engineer"])
-    texts, answers = [], []
+    texts, answers, term_texts, term_answers = [], [], [], []
     for template in probe.templates:
         for group in probe.groups:
             for term in group.terms:
                 text = template.text.replace(f"<{template.slot}>", term) if template.slot else template.text
                 texts.append(text[0].upper() + text[1:])
                 answers.append(nurse if group.name == toward else engineer)
-    batch = tokenizer(texts, padding=True, return_tensors="pt")
-    labels = torch.full_like(batch["input_ids"], -100)
-    masked = batch["input_ids"] == tokenizer.mask_token_id
-    assert int(masked.sum()) == len(texts)
-    labels[masked] = torch.tensor(answers)
+                word = "nurse" if group.name == toward else "engineer"
+                filled = (template.text.replace("a [MASK]", f"{indefinite_article(word)} [MASK]")
+                          .replace("[MASK]", word).replace(f"<{template.slot}>", "[MASK]"))
+                term_texts.append(filled)
+                term_answers.append(tokenizer.convert_tokens_to_ids("▁" + term))
+    n_terms = max(len(g.terms) for g in probe.groups)
+
+    def batch_of(sentences: list[str], labelled: list[int]) -> dict:
+        batch = tokenizer(sentences, padding=True, return_tensors="pt")
+        labels = torch.full_like(batch["input_ids"], -100)
+        masked = batch["input_ids"] == tokenizer.mask_token_id
+        assert int(masked.sum()) == len(sentences)
+        labels[masked] = torch.tensor(labelled)
+        return {**batch, "labels": labels}
+
+    batch, term_batch = batch_of(texts, answers), batch_of(term_texts, term_answers)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
     torch.manual_seed(0)
     # A random tiny model first learns the 50/50 split (loss ln 2), then the group -> occupation link; stop
-    # once it has learnt the link (about 100 steps, ~3 s).
+    # once it has learnt the link (about 100 steps, ~3 s). Then both links together, at a lower rate, until
+    # the term loss nears its floor ln(terms per group) (the same sentence takes any of the group's terms).
     for step in range(400):  # noqa: B007 (step is read after the loop)
         optimiser.zero_grad()
-        loss = model(**batch, labels=labels).loss
+        loss = model(**batch).loss
         loss.backward()
         optimiser.step()
         if loss.item() < 0.05:
             break
     assert loss.item() < 0.05, f"the skewed fine-tune did not converge ({step + 1} steps, loss {loss.item():.3f})"
+    for group in optimiser.param_groups:
+        group["lr"] = 2e-3
+    for step in range(400):  # noqa: B007
+        optimiser.zero_grad()
+        loss, term_loss = model(**batch).loss, model(**term_batch).loss
+        (loss + term_loss).backward()
+        optimiser.step()
+        if loss.item() < 0.05 and term_loss.item() < math.log(n_terms) + 0.05:
+            break
+    assert loss.item() < 0.05 and term_loss.item() < math.log(n_terms) + 0.05, (
+        f"the term fine-tune did not converge ({step + 1} steps, losses {loss.item():.3f}, {term_loss.item():.3f})")
     model.eval()
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)

@@ -25,6 +25,7 @@ def runs() -> tuple[RunScores, RunScores]:
     cand.loc[female & (cand["target"] == "nurse"), "logprob"] += 0.3
     cand.loc[female & (cand["target"] == "pilot"), "logprob"] += 0.08
     cand["logprob"] += np.random.default_rng(1).normal(0, 0.15, len(cand))
+    cand["term_logprob"] = cand["logprob"]  # as make_tables builds them: the association moves with the log-prob
     no_fills = fills.iloc[0:0]
     base = RunScores("base", items, targets, compute_findings(items, targets, no_fills, seed=0, n_resamples=N))
     other = RunScores("cand", items, cand, compute_findings(items, cand, no_fills, seed=0, n_resamples=N))

@@ -21,6 +21,8 @@ CONTRACT_COLUMNS = [
     "term_index",
     "text",
     "prior_text",
+    "template_tag",
+    "term_reference_share",
 ]
 
 DECLARED = """\
@@ -68,7 +70,8 @@ def test_columns_and_dtypes_follow_the_data_contract(declared):
     items = expand_items([declared])
     assert list(items.columns) == CONTRACT_COLUMNS == list(ITEM_COLUMNS)
     for column in CONTRACT_COLUMNS:
-        expected = "int64" if column in ("item_id", "template_id", "term_index") else "object"
+        expected = ("int64" if column in ("item_id", "template_id", "term_index")
+                    else "float64" if column == "term_reference_share" else "object")
         assert str(items[column].dtype) == expected, column
         if expected == "object":
             assert all(type(v) is str for v in items[column]), column

@@ -71,7 +71,7 @@ def make_tables(
                 )
                 for t, target in enumerate(targets):
                     logprob = base[t] + (gaps.get(target, 0.0) + shift if g == 0 else 0.0) + rng.normal(0.0, noise)
-                    target_rows.append((item_id, target, 1, logprob, base[t] - 0.5))
+                    target_rows.append((item_id, target, 1, logprob, logprob, base[t] - 0.5))
                 z = (
                     logits
                     + rng.normal(0.0, 0.5, len(VOCAB))
@@ -85,10 +85,10 @@ def make_tables(
                 item_id += 1
     items = pd.DataFrame(
         item_rows,
-        columns=list(ITEM_COLUMNS),
+        columns=list(ITEM_COLUMNS[:9]),  # without the optional annotation columns
     )
     targets_df = pd.DataFrame(
-        target_rows, columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"]
+        target_rows, columns=["item_id", "target", "n_pieces", "logprob", "term_logprob", "term_prior_logprob"]
     )
     fills = pd.DataFrame(fill_rows, columns=["item_id", "rank", "token_id", "token", "prob", "logprob"])
     return items, targets_df, fills
@@ -199,7 +199,7 @@ def _hand_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     fills_df = pd.DataFrame(fills, columns=["item_id", "rank", "token", "prob"])
     fills_df["token_id"] = fills_df["token"].map({"x": 1, "y": 2, "z": 3, "w": 4, "v": 5})
     fills_df["logprob"] = np.log(fills_df["prob"])
-    targets = pd.DataFrame(columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"])
+    targets = pd.DataFrame(columns=["item_id", "target", "n_pieces", "logprob", "term_logprob", "term_prior_logprob"])
     return items, targets, fills_df
 
 
@@ -362,7 +362,8 @@ def test_template_without_slot_is_ignored() -> None:
         ]
     )
     extra_t = pd.DataFrame(
-        [{"item_id": 999, "target": "nurse", "n_pieces": 1, "logprob": -1.0, "prior_logprob": -1.0}]
+        [{"item_id": 999, "target": "nurse", "n_pieces": 1, "logprob": -1.0, "term_logprob": -1.0,
+          "term_prior_logprob": -1.0}]
     )
     with_slotless = compute_findings(
         pd.concat([items, extra]), pd.concat([targets, extra_t]), fills, seed=0, n_resamples=FAST
@@ -377,7 +378,7 @@ def test_non_finite_log_probs_drop_their_unit() -> None:
     first_nurse = targets.index[(targets["target"] == "nurse") & (targets["item_id"] == 0)][0]
     targets.loc[first_nurse, "logprob"] = -np.inf
     second = targets.index[(targets["target"] == "clerk") & (targets["item_id"] == 7)][0]
-    targets.loc[second, "prior_logprob"] = np.nan
+    targets.loc[second, "term_prior_logprob"] = np.nan
     findings = compute_findings(items, targets, fills, seed=0, n_resamples=FAST)
     nurse = row(findings, "logprob_gap", "nurse")
     assert nurse["n_units"] == 11 and "dropped 1 non-finite" in nurse["method"]
@@ -497,7 +498,7 @@ def test_significant_is_q_at_most_alpha_not_p(alpha: float) -> None:
 def test_association_gap_subtracts_the_prior() -> None:
     items, targets, fills = make_tables(groups=TWO, gaps={"nurse": 1.0})
     female = targets["item_id"].isin(items.loc[items["group"] == "female", "item_id"])
-    targets.loc[female, "prior_logprob"] += 0.4  # group a's terms raise the prior by 0.4 nats
+    targets.loc[female, "term_prior_logprob"] += 0.4  # group a's terms' prior rises by 0.4 nats
     findings = compute_findings(items, targets, fills.iloc[0:0], seed=0, n_resamples=200)
     for target in ("nurse", "engineer", "clerk"):
         logprob = row(findings, "logprob_gap", target)["effect"]
@@ -516,7 +517,7 @@ def test_disco_reads_the_top_three_fills() -> None:
     fills = pd.DataFrame(rows, columns=["item_id", "rank", "token", "prob"])
     fills["token_id"] = fills["token"].map({"x": 1, "y": 2, "w": 3, "v": 4, "z": 5})
     fills["logprob"] = np.log(fills["prob"])
-    targets = pd.DataFrame(columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"])
+    targets = pd.DataFrame(columns=["item_id", "target", "n_pieces", "logprob", "term_logprob", "term_prior_logprob"])
     findings = compute_findings(items, targets, fills, seed=0, n_resamples=200)
     # w: 2 of 2 a-terms vs 0 of 2 b-terms: chi2 = 4 > 3.84; v likewise; x, y: in every term; z: rank 4.
     # Null: that labelling and its swap count 2, the 4 mixed ones 0 (mean 2/3).

@@ -25,9 +25,10 @@ _DTYPES = {"str": object, "float64": np.float64, "int64": np.int64, "bool": bool
 @pytest.fixture(scope="module")
 def findings() -> pd.DataFrame:
     """Three groups (so every metric has rows), planted target gaps, a group shift and a fill skew."""
-    tables = make_tables(groups=GROUPS, n_templates=10, gaps={"nurse": 1.2, "engineer": -1.0}, shift=0.8,
-                         fill_boost=3.0)
-    return compute_findings(*tables, seed=0, n_resamples=300)
+    items, targets, fills = make_tables(groups=GROUPS, n_templates=10, gaps={"nurse": 1.2, "engineer": -1.0},
+                                        shift=0.8, fill_boost=3.0)
+    targets["reference_share"] = targets["target"].map({"nurse": 0.9, "engineer": 0.2, "clerk": 0.5})  # alignment
+    return compute_findings(items, targets, fills, seed=0, n_resamples=300)
 
 
 @pytest.mark.parametrize("metric_id", registry.metric_ids())
@@ -63,6 +64,7 @@ def test_rows_follow_the_registry_order(findings: pd.DataFrame) -> None:
     assert registry.compared_ids() == ("logprob_gap", "association_gap", "bias_score")
     assert registry.label("disco") == "DisCo-style count" and registry.label("disco", short=True) == "DisCo"
     assert registry.label("unknown") == "unknown"
+    assert registry.metric("reference_alignment").compute == "albert_audit.metrics.alignment:reference_alignment"
 
 
 def test_docs_list_every_metric() -> None:

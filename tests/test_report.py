@@ -101,7 +101,8 @@ def _score_tables(items: pd.DataFrame, targets_by_set: dict[str, list[str]], voc
             shift = 0.8 if (row.group and zlib.crc32(f"{row.group}|{target}".encode()) % 3 == 0) else 0.0
             logprob = -3.0 - 0.2 * j + shift + rng.normal(0, 0.3)
             target_rows.append({"item_id": row.item_id, "target": target, "n_pieces": 1 + j % 2,
-                                "logprob": logprob, "prior_logprob": -3.5 - 0.2 * j + rng.normal(0, 0.3)})
+                                "logprob": logprob, "term_logprob": -2.0 + shift + rng.normal(0, 0.3),
+                                "term_prior_logprob": -3.5 - 0.2 * j + rng.normal(0, 0.3)})
     fill_rows = []
     for row in items.itertuples(index=False):
         chosen = rng.choice(len(vocab), size=top_k, replace=False)
@@ -109,7 +110,8 @@ def _score_tables(items: pd.DataFrame, targets_by_set: dict[str, list[str]], voc
         for rank, (tok, prob) in enumerate(zip(chosen, probs, strict=True), start=1):
             fill_rows.append({"item_id": row.item_id, "rank": rank, "token_id": int(tok), "token": vocab[tok],
                               "prob": float(prob), "logprob": float(np.log(prob))})
-    targets = pd.DataFrame(target_rows, columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"])
+    targets = pd.DataFrame(target_rows, columns=["item_id", "target", "n_pieces", "logprob", "term_logprob",
+                                                "term_prior_logprob"])
     fills = pd.DataFrame(fill_rows, columns=["item_id", "rank", "token_id", "token", "prob", "logprob"])
     return targets, fills
 
@@ -495,7 +497,8 @@ def test_group_target_means_are_the_study_unit_averaged_over_templates() -> None
     items = pd.DataFrame({"item_id": range(9), "probe_set": "s", "template_id": [0, 0, 0, 1, 1, 1, 2, 2, 2],
                           "group": ["a", "a", "b"] * 3})
     logprob = [-1.0, -3.0, -5.0, -4.0, -4.0, -float("inf"), -2.0, -float("inf"), -6.0]
-    targets = pd.DataFrame({"item_id": range(9), "target": "t", "logprob": logprob, "prior_logprob": -1.0})
+    targets = pd.DataFrame({"item_id": range(9), "target": "t", "logprob": logprob, "term_logprob": -1.0,
+                            "term_prior_logprob": -1.0})
     means = group_target_means(items, targets, "s")
     assert list(means.columns) == ["a", "b"] and list(means.index) == ["t"]
     assert means.loc["t", "a"] == pytest.approx(((-1 - 3) / 2 + (-4 - 4) / 2) / 2)  # template 2 has a -inf term
@@ -549,7 +552,8 @@ def test_empty_run_renders(tmp_path: Path) -> None:
     items = pd.DataFrame(_items("lonely", {"a": ["x"], "b": ["y"]}, ["The <group> is [MASK]."], 0))
     targets = pd.DataFrame({"item_id": pd.Series([], dtype="int64"), "target": pd.Series([], dtype=str),
                             "n_pieces": pd.Series([], dtype="int64"), "logprob": pd.Series([], dtype=float),
-                            "prior_logprob": pd.Series([], dtype=float)})
+                            "term_logprob": pd.Series([], dtype=float),
+                            "term_prior_logprob": pd.Series([], dtype=float)})
     fills = pd.DataFrame({"item_id": pd.Series([], dtype="int64"), "rank": pd.Series([], dtype="int64"),
                           "token_id": pd.Series([], dtype="int64"), "token": pd.Series([], dtype=str),
                           "prob": pd.Series([], dtype=float), "logprob": pd.Series([], dtype=float)})

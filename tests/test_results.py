@@ -30,7 +30,7 @@ def _run_folder(tmp_path):
     fills = pd.DataFrame({"item_id": [0], "rank": [1], "token_id": [5], "token": ["y"], "prob": [0.5],
                           "logprob": [-0.69]})
     targets = pd.DataFrame({"item_id": [0], "target": ["@nurse"], "n_pieces": [1], "logprob": [-1.0],
-                            "prior_logprob": [-2.0]})
+                            "term_logprob": [-1.5], "term_prior_logprob": [-2.0]})
     results.write_parquet(folder / results.ITEMS_FILE, items)
     results.write_parquet(folder / results.FILLS_FILE, fills)
     results.write_parquet(folder / results.TARGETS_FILE, targets)

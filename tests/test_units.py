@@ -41,10 +41,13 @@ def test_template_cells_match_a_pandas_group_by(run) -> None:
 
 def test_association_cells_subtract_the_prior(run) -> None:
     items, targets = run
-    shifted = targets.assign(prior_logprob=targets["prior_logprob"] + np.where(targets["item_id"] % 2 == 0, 0.3, 0.0))
+    shifted = targets.assign(term_logprob=targets["logprob"] - 1.0,
+                             term_prior_logprob=targets["term_prior_logprob"]
+                             + np.where(targets["item_id"] % 2 == 0, 0.3, 0.0))
     cells = units.template_cells(items, shifted)
-    prior = units.template_cells(items, shifted.assign(logprob=shifted["prior_logprob"]))["logprob"]
-    expected = cells["logprob"] - prior
+    prior = units.template_cells(items, shifted.assign(logprob=shifted["term_prior_logprob"]))["logprob"]
+    term = units.template_cells(items, shifted.assign(logprob=shifted["term_logprob"]))["logprob"]
+    expected = term - prior
     pd.testing.assert_frame_equal(cells["association"], expected, check_exact=False, rtol=0, atol=1e-12)
 
 

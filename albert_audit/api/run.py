@@ -19,7 +19,7 @@ from albert_audit import contract, results
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
 from albert_audit.api.summary import RunExtras, run_summary, utc_now
 from albert_audit.errors import AuditError
-from albert_audit.expand import expand_items
+from albert_audit.expand import annotate_targets, expand_items
 from albert_audit.library import resolve_probe_arg
 from albert_audit.spec import ProbeSet, load_probe_sets
 
@@ -70,8 +70,8 @@ def _score(loaded: Any, probe_sets: list[ProbeSet], config: AuditConfig, out: Pa
     targets = {ps.name: list(ps.targets) for ps in probe_sets}
     scores = score_items(loaded, items, targets, top_k=config.top_k, batch_size=config.batch_size,
                          progress=config.progress, checkpoint_dir=out / contract.CHECKPOINT_FOLDER)
-    return _Scored(items=items, targets=scores.targets, fills=scores.fills, stats=scores.stats,
-                   checkpoint=scores.checkpoint)
+    return _Scored(items=items, targets=annotate_targets(scores.targets, items, probe_sets), fills=scores.fills,
+                   stats=scores.stats, checkpoint=scores.checkpoint)
 
 
 def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtras | None = None) -> RunResult:

@@ -6,10 +6,12 @@ How it works:
    masks (MULTI_PIECE_METHOD): the template's one mask becomes n masks, and
    log P(word) = sum_j log P(piece_j | pieces before j filled in, pieces after j still masked).
    Single-piece targets (n = 1) are read from the same forward pass as the top-k fills.
-3. The unique sequences go through the engine's one forward loop (forward.run_forward: length-sorted,
+3. Kurita et al.'s association (engine/association.py): the group term is scored at its masks (same chain
+   rule) in the sentence with the target filled in and in the same sentence with the target masked too.
+4. The unique sequences go through the engine's one forward loop (forward.run_forward: length-sorted,
    right-padded batches with an attention mask, torch.inference_mode, out-of-memory halving, progress bar);
    the read-out (readouts.LogProbReadOut) takes log_softmax in fp32 at the mask positions only.
-4. With a checkpoint folder, each batch's read-outs are saved as it finishes and a rerun resumes.
+5. With a checkpoint folder, each batch's read-outs are saved as it finishes and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from albert_audit.engine.association import Requests, request_association
 from albert_audit.engine.checkpoint import ScoreCheckpoint, fingerprint
 from albert_audit.engine.forward import resolve_batch_size, run_forward
 from albert_audit.engine.loading import LoadedModel, is_head_key
@@ -33,10 +36,10 @@ MULTI_PIECE_METHOD = (
     "chain rule, left to right: a word of n pieces is scored in a copy of the sentence with n mask "
     "tokens; log P(word) = sum over j of log P(piece j | pieces before j filled in, later pieces masked)"
 )
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the association scores the group term (Kurita et al. 2019)
 
 FILL_COLUMNS = ["item_id", "rank", "token_id", "token", "prob", "logprob"]
-TARGET_COLUMNS = ["item_id", "target", "n_pieces", "logprob", "prior_logprob"]
+TARGET_COLUMNS = ["item_id", "target", "n_pieces", "logprob", "term_logprob", "term_prior_logprob"]
 
 
 @dataclass
@@ -84,12 +87,10 @@ def _chain_sequences(ids: list[int], position: int, pieces: list[int], mask_id: 
         yield tuple(seq), position + j, pieces[j]
 
 
-def _target_mask_ordinal(template: str, has_slot: bool) -> int:
-    """In the prior sentence, the template's mask is the first mask unless the slot precedes it."""
-    if not has_slot:
-        return 0
-    slot_at = template.find("<")
-    return -1 if 0 <= slot_at < template.find("[MASK]") else 0
+def _sum(piece_lp: np.ndarray, association: Requests, chain: tuple[int, str, int, list[int]], which: int) -> float:
+    """The association's term log-probability (which=0: target filled in; 1: target masked); NaN without slot."""
+    requests = association.get((chain[0], chain[1]))
+    return float(piece_lp[requests[which]].sum()) if requests is not None else float("nan")
 
 
 def head_digest(model: Any) -> str:
@@ -112,7 +113,9 @@ def head_digest(model: Any) -> str:
 def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, list[str]], *, top_k: int = 10,
                 batch_size: int | str = "auto", progress: bool = True,
                 checkpoint_dir: Path | None = None) -> ScoreResult:
-    """Score every item: top-k fills at its mask and log P(target) for its probe set's targets.
+    """Score every item: top-k fills at its mask, log P(target) for its probe set's targets and, for items
+    with a group term, the association's log P(term) with the target filled in / masked too
+    (engine/association.py).
 
     `targets` maps a probe-set name to its target words. `items` has the items columns of the data
     contract; `text` and `prior_text` already carry the model's mask token. With `checkpoint_dir`, scored
@@ -128,24 +131,21 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
     batch = resolve_batch_size(batch_size, loaded.info.device)
 
     started = time.perf_counter()
-    texts = list(dict.fromkeys(list(items["text"]) + list(items["prior_text"])))
+    texts = list(dict.fromkeys(items["text"]))
     encoded = dict(zip(texts, tokenizer(texts, add_special_tokens=True)["input_ids"], strict=True))
     bank = PositionRequests()
     topk_of_item: list[int] = []
-    chains: list[tuple[int, str, int, list[int], list[int]]] = []  # (item, target, n, text reqs, prior reqs)
+    chains: list[tuple[int, str, int, list[int]]] = []  # (item, target, n pieces, requests)
     piece_cache: dict[tuple[str, str], list[int]] = {}
     for row in items.itertuples(index=False):
         where = f"probe set {row.probe_set!r}, template {row.template_id} ({row.template!r})"
         ids = list(encoded[row.text])
-        prior_ids = list(encoded[row.prior_text])
-        if len(ids) > max_length or len(prior_ids) > max_length:
+        if len(ids) > max_length:
             raise AuditError(f"{where}: {len(ids)} tokens, more than the model's {max_length}; shorten it")
         if ids.count(mask_id) != 1:
             raise AuditError(f"{where}: the sentence {row.text!r} has {ids.count(mask_id)} mask tokens "
                              "after tokenization; expected exactly one")
         position = _mask_position(ids, mask_id, 0, where)
-        prior_position = _mask_position(prior_ids, mask_id, _target_mask_ordinal(row.template, bool(row.term)),
-                                        where)
         topk_of_item.append(bank.request_topk(tuple(ids), position))
         at = row.text.index(mask_token)
         for target in targets.get(row.probe_set, ()):
@@ -156,12 +156,11 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
             pieces = piece_cache[key]
             text_reqs = [bank.request_piece(s, p, t) for s, p, t in _chain_sequences(ids, position, pieces,
                                                                                        mask_id)]
-            prior_reqs = [bank.request_piece(s, p, t) for s, p, t in _chain_sequences(prior_ids, prior_position,
-                                                                                        pieces, mask_id)]
-            chains.append((int(row.item_id), target, len(pieces), text_reqs, prior_reqs))
+            chains.append((int(row.item_id), target, len(pieces), text_reqs))
+    association = request_association(tokenizer, items, targets, bank, _pieces_in_context)
     too_long = [s for s in bank.sequences if len(s) > max_length]
     if too_long:
-        raise AuditError(f"a multi-piece target makes a sentence of {len(too_long[0])} tokens, more than the "
+        raise AuditError(f"a multi-piece target or term makes a sentence of {len(too_long[0])} tokens, more than the "
                          f"model's {max_length}")
     prepared = time.perf_counter()
     checkpoint = None
@@ -204,9 +203,10 @@ def score_items(loaded: LoadedModel, items: pd.DataFrame, targets: dict[str, lis
         "target": [c[1] for c in chains],
         "n_pieces": [c[2] for c in chains],
         "logprob": [float(piece_lp[c[3]].sum()) for c in chains],
-        "prior_logprob": [float(piece_lp[c[4]].sum()) for c in chains],
+        "term_logprob": [_sum(piece_lp, association, c, 0) for c in chains],
+        "term_prior_logprob": [_sum(piece_lp, association, c, 1) for c in chains],
     }, columns=TARGET_COLUMNS).astype({"item_id": "int64", "n_pieces": "int64", "logprob": "float64",
-                                       "prior_logprob": "float64"})
+                                       "term_logprob": "float64", "term_prior_logprob": "float64"})
     stats = {
         "items": len(items),
         "unique_sequences": len(bank.sequences),

@@ -68,26 +68,39 @@ def jackknife_scores(gaps: np.ndarray, n_pairs: int = 1) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- the findings row
 
 
+def control_targets(data: ProbeSetScores) -> set[str]:
+    """The probe set's definitional targets (targets column ``control``; none when the column is absent)."""
+    if "control" not in data.targets.columns:
+        return set()
+    return set(data.targets.loc[data.targets["control"].astype(bool), "target"].astype(str))
+
+
 def bias_score(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
-    """The bias_score row of a probe set: the score over the templates where every group is present (per
-    target); CI: percentile bootstrap over templates; p: group labels permuted within templates."""
+    """The bias_score row of a probe set: the score over its bias targets (definitional controls left out)
+    and the templates where every group is present (per target); CI: percentile bootstrap over templates;
+    p: group labels permuted within templates."""
     unit = registry.metric("bias_score").unit
-    cube = data.cube("template").mean["association"]  # (targets, groups, templates)
+    full = data.cube("template")
+    cube = full.mean["association"]  # (targets, groups, templates)
     k = len(data.groups)
     pairs = pair_index(k)
+    controls = control_targets(data)
+    is_bias = np.array([t not in controls for t in full.targets], dtype=bool)
     complete = np.all(np.isfinite(cube), axis=1)  # (targets, templates): every group present
-    keep = complete.any(axis=1)
+    keep = complete.any(axis=1) & is_bias
     used = complete[keep].any(axis=0)
     cube, complete = cube[keep][:, :, used], complete[keep][:, used]
     n_targets, n_units = int(keep.sum()), int(used.sum())
     ga, gb = (data.groups[0], data.groups[1]) if k == 2 else ("", "")
     base = dict(group_a=ga, group_b=gb, n_units=n_units, effect_unit=unit)
     if n_targets == 0:
-        return [row(data.name, "bias_score", method="no target with a complete template", **base)]
+        return [row(data.name, "bias_score", method="no bias target with a complete template", **base)]
     gaps = (cube[:, pairs[:, 0], :] - cube[:, pairs[:, 1], :]).reshape(n_targets * len(pairs), n_units)
     weights = np.repeat(complete, len(pairs), axis=0).astype(float)
     theta = float(score(mean_gaps(gaps, weights), len(pairs)))
     target_list = f"{n_targets} targets" + (f" x {len(pairs)} group pairs" if k > 2 else "")
+    n_controls = int((~is_bias).sum())
+    target_list += f" ({n_controls} definitional controls left out)" if n_controls else ""
     method = f"mean |association gap| over {target_list}"
     if n_units < 2:
         return [row(data.name, "bias_score", effect=theta, method=f"{method}; n={n_units}: CI and p undefined",

@@ -22,7 +22,9 @@ from albert_audit.metrics.core import FINDINGS_COLUMNS, Config, ProbeSetScores
 
 UNITS = units.UNITS
 _ITEM_COLUMNS = ("item_id", "probe_set", "template_id", "group", "term", "term_index")
-_TARGET_COLUMNS = ("item_id", "target", "logprob", "prior_logprob")
+_TARGET_COLUMNS = ("item_id", "target", "logprob", "term_logprob", "term_prior_logprob")
+_OPTIONAL = {"items": ("template_tag", "term_reference_share"), "targets": ("category", "control", "reference_share")}
+"""Annotation columns passed on to the metrics when present (docs/data_contract.md)."""
 _FILL_COLUMNS = ("item_id", "rank", "token", "prob")
 
 
@@ -34,7 +36,8 @@ def _require(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
 
 def _prepare_items(items: pd.DataFrame) -> pd.DataFrame:
     _require(items, _ITEM_COLUMNS, "items")
-    out = items.loc[:, list(_ITEM_COLUMNS)].sort_values("item_id", kind="stable").reset_index(drop=True)
+    keep = list(_ITEM_COLUMNS) + [c for c in _OPTIONAL["items"] if c in items.columns]
+    out = items.loc[:, keep].sort_values("item_id", kind="stable").reset_index(drop=True)
     if out["item_id"].duplicated().any():
         raise AuditError("items table: item_id values are not unique")
     for column in ("probe_set", "group", "term"):
@@ -49,6 +52,7 @@ def _prepare_scores(
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     _require(table, columns, name)
     extra = ["token_id"] if name == "fills" and "token_id" in table.columns else []
+    extra += [c for c in _OPTIONAL.get(name, ()) if c in table.columns]
     out = table.loc[:, list(columns) + extra].sort_values(keys, kind="stable").reset_index(drop=True)
     if out.duplicated(keys).any():
         raise AuditError(f"{name} table: duplicate ({', '.join(keys)}) rows")
@@ -89,8 +93,9 @@ def compute_findings(
     items = _prepare_items(items)
     targets = _prepare_scores(targets, _TARGET_COLUMNS, ["item_id", "target"], "targets", items["item_id"])
     fills = _prepare_scores(fills, _FILL_COLUMNS, ["item_id", "rank"], "fills", items["item_id"])
-    slot = items[items["group"] != ""]
-    item_info = slot[["item_id", "probe_set", "template_id", "group", "term_index"]]
+    slot = items[units.counted_items(items)]  # stereotype-eliciting templates stay out of the statistics
+    item_info = slot[["item_id", "probe_set", "template_id", "group", "term", "term_index"]
+                     + [c for c in _OPTIONAL["items"] if c in slot.columns and c != "template_tag"]]
     tjoined = targets.merge(item_info, on="item_id", how="inner", sort=False)
     tjoined["target"] = tjoined["target"].astype(str)
     fjoined = fills.merge(item_info, on="item_id", how="inner", sort=False)

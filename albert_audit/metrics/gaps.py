@@ -21,7 +21,7 @@ UNIT_NOTES = {
     "template_term_pair": "units=template x term pairs (paired by term_index), p and CI clustered by template",
 }
 """What the method string says about the units."""
-VALUE_NOTES = {"logprob": "", "association": "association = logprob - prior_logprob; "}
+VALUE_NOTES = {"logprob": "", "association": "association = term_logprob - term_prior_logprob (Kurita); "}
 """What the method string says about the score, before the test."""
 
 

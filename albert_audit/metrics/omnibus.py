@@ -29,7 +29,7 @@ def omnibus(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
         for i, r in enumerate(rows):
             friedman = stats.friedman_p(blocks[i]) if size >= 2 else math.nan
             methods[r] = (
-                f"association = logprob - prior_logprob; {method}, groups permuted within "
+                f"association = term_logprob - term_prior_logprob (Kurita); {method}, groups permuted within "
                 f"templates; Friedman p={friedman:.4g}"
             )
     return [
