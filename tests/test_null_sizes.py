@@ -53,16 +53,16 @@ def null_run(
             logits = rng.normal(0.0, 1.0, VOCAB)
             for g, group in enumerate(("a", "b")):
                 for k in range(n_terms):
-                    items.append((item_id, f"set{s}", j, "", group, f"{group}{k}", k, "", ""))
+                    items.append((item_id, f"set{s}", j, "", group, f"{group}{k}", k, "", "", "neutral", np.nan))
                     lp = base + (shared + pair[:, k] if g == 0 else 0.0) + rng.normal(0.0, 0.3, n_targets)
-                    targets += [(item_id, f"t{t}", 1, lp[t], base[t] - 0.5) for t in range(n_targets)]
+                    targets += [(item_id, f"t{t}", 1, lp[t], lp[t], base[t] - 0.5) for t in range(n_targets)]
                     z = logits + term_fill[g, k] + rng.normal(0.0, 0.3, VOCAB)
                     prob = np.exp(z) / np.exp(z).sum()
                     for rank, v in enumerate(np.argsort(-prob)[:5], start=1):
                         fills.append((item_id, rank, v, f"w{v}", prob[v], np.log(prob[v])))
                     item_id += 1
     return (pd.DataFrame(items, columns=list(ITEM_COLUMNS)),
-            pd.DataFrame(targets, columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"]),
+            pd.DataFrame(targets, columns=["item_id", "target", "n_pieces", "logprob", "term_logprob", "term_prior_logprob"]),
             pd.DataFrame(fills, columns=["item_id", "rank", "token_id", "token", "prob", "logprob"]))
 
 
