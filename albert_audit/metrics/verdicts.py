@@ -48,21 +48,29 @@ def item_values(scores: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"logprob": logprob, "association": logprob - scores["prior_logprob"].to_numpy(dtype=float)}
 
 
-def term_cube(scores: pd.DataFrame, groups: list[str]) -> TermCube:
+def term_cube(scores: pd.DataFrame, groups: list[str], *, targets: list[str] | None = None,
+              templates: np.ndarray | None = None, n_terms: int | None = None) -> TermCube:
     """(targets, groups, templates, terms) arrays of one probe set's joined scores (``units.SCORE_COLUMNS``).
 
-    Targets sorted, groups in the order given, templates sorted, terms by ``term_index`` (0..max). Several
-    values in one cell are averaged; a cell with a non-finite value is NaN (a missing item).
+    Targets sorted, groups in the order given, templates sorted, terms by ``term_index`` (0..max), unless
+    ``targets``, ``templates`` or ``n_terms`` fix an axis (rows outside it are left out: two models' cubes on
+    the same axes). Several values in one cell are averaged; a cell with a non-finite value is NaN (a
+    missing item).
     """
-    target = scores["target"].astype(str)
-    names = sorted(target.unique())
-    t_code = pd.Categorical(target, categories=names).codes
-    g_code = pd.Categorical(scores["group"].astype(str), categories=groups).codes
-    templates = np.sort(scores["template_id"].unique())
-    j_code = np.searchsorted(templates, scores["template_id"].to_numpy())
     term_index = scores["term_index"].to_numpy(dtype=np.int64)
     term_index = np.where(term_index < 0, 0, term_index)
-    shape = (len(names), len(groups), len(templates), int(term_index.max()) + 1 if len(term_index) else 0)
+    target = scores["target"].astype(str)
+    names = sorted(target.unique()) if targets is None else list(targets)
+    templates = np.sort(scores["template_id"].unique()) if templates is None else np.asarray(templates)
+    if n_terms is None:
+        n_terms = int(term_index.max()) + 1 if len(term_index) else 0
+    t_code = pd.Categorical(target, categories=names).codes
+    g_code = pd.Categorical(scores["group"].astype(str), categories=groups).codes
+    j_code = pd.Index(templates).get_indexer(scores["template_id"].to_numpy())
+    keep = (t_code >= 0) & (g_code >= 0) & (j_code >= 0) & (term_index < n_terms)
+    scores, t_code, g_code, j_code, term_index = (scores[keep], t_code[keep], g_code[keep], j_code[keep],
+                                                  term_index[keep])
+    shape = (len(names), len(groups), len(templates), n_terms)
     values, bad = {}, {}
     for name, value in item_values(scores).items():
         values[name], bad[name], _ = units.cell_means(value, (t_code, g_code, j_code, term_index), shape)
@@ -88,6 +96,14 @@ def gap_inference(a: np.ndarray, b: np.ndarray, *, rng: np.random.Generator, alp
         t = scipy.stats.t.ppf(1.0 - alpha / 2.0, np.where(n > 1, n - 1, 1))
         half = np.where(n > 1, t * sd * np.sqrt(1.0 + 1.0 / n), np.nan)
     return {"res": res, "share": share, "pi_low": res.effect - half, "pi_high": res.effect + half, "n": n}
+
+
+def gap_effect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The effect of :func:`crossed_gap` alone: mean over templates of (mean of a's terms - mean of b's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.nanmean(a, axis=2) - np.nanmean(b, axis=2)
+        return np.nanmean(d, axis=1)
 
 
 def ratio_fields(effect: float, low: float, high: float) -> dict[str, float]:
