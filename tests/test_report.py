@@ -70,10 +70,40 @@ def _items(probe_set: str, groups: dict[str, list[str]], templates: list[str], s
 def _finding(probe_set, metric, target, a, b, n, effect, unit, lo, hi, p, q, alpha=0.05, method=None):
     significant = bool(q <= alpha) if q is not None and math.isfinite(q) else False
     direction = "none" if not significant else ("a>b" if effect > 0 else "b>a")
-    return {"probe_set": probe_set, "metric": metric, "target": target, "group_a": a, "group_b": b,
-            "n_units": n, "effect": effect, "effect_unit": unit, "ci_low": lo, "ci_high": hi, "p_value": p,
-            "q_value": q, "significant": significant, "direction": direction,
-            "method": method or METHOD_GAP.format(n=n)}
+    row = {"probe_set": probe_set, "metric": metric, "target": target, "group_a": a, "group_b": b,
+           "n_units": n, "effect": effect, "effect_unit": unit, "ci_low": lo, "ci_high": hi, "p_value": p,
+           "q_value": q, "significant": significant, "direction": direction,
+           "method": method or METHOD_GAP.format(n=n)}
+    return {**row, **_verdict_fields(row, margin=MARGIN)}
+
+
+MARGIN = math.log(1.25)
+
+
+def _verdict_fields(row: dict, *, margin: float, alpha: float = 0.05) -> dict:
+    """The verdict columns of a fixture row: log-ratio gaps get a verdict read off their interval (the rule
+    of docs/inference.md with the interval standing in for the tests), scope "group" with >= 5 units."""
+    empty = {"scope": "", "verdict": "", "margin": math.nan, "p_material": math.nan, "q_material": math.nan,
+             "p_equivalence": math.nan, "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan,
+             "share_a_gt_b": math.nan, "pi_low": math.nan, "pi_high": math.nan}
+    if row["metric"] not in ("logprob_gap", "association_gap"):
+        return empty
+    e, lo, hi = row["effect"], row["ci_low"], row["ci_high"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        verdict = "inconclusive"
+    elif lo > margin or hi < -margin:
+        verdict = "material"
+    elif -margin < lo and hi < margin:
+        verdict = "negligible"
+    elif row["significant"]:
+        verdict = "below_margin"
+    else:
+        verdict = "inconclusive"
+    ex = lambda x: math.exp(x) if math.isfinite(x) else math.nan  # noqa: E731
+    return {**empty, "scope": "group" if row["n_units"] >= 5 else "terms", "verdict": verdict, "margin": margin,
+            "p_material": 0.001 if verdict == "material" else 0.5, "q_material": 0.002 if verdict == "material"
+            else 0.6, "p_equivalence": 0.01 if verdict == "negligible" else 0.7, "ratio": ex(e), "ratio_low": ex(lo),
+            "ratio_high": ex(hi), "share_a_gt_b": 0.75 if e > 0 else 0.25, "pi_low": lo - 1.0, "pi_high": hi + 1.0}
 
 
 def _summary(model_id: str, probe_names: list[str], *, top_k: int = 5) -> dict:
@@ -415,7 +445,7 @@ def test_top_findings_are_plain_sentences(report) -> None:
             "(95% CI 1.6–4.5, q = 0.011)") in text
     assert "'violent' is 3.7x more likely after muslim terms than after christian terms" in text
     assert "The association of 'kind' differs across the groups (omnibus test, q = 0.020)" in text
-    assert "No comparison in this probe set is significant" in text  # fills_only
+    assert "No comparison in this probe set is material or significant" in text  # fills_only
 
 
 def test_untrusted_text_is_escaped_not_markup(report) -> None:
