@@ -613,3 +613,54 @@ def test_report_package_never_imports_torch() -> None:
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_report_shows_verdicts_at_non_default_alpha_and_margin(tmp_path: Path) -> None:
+    """alpha 0.025 and margin 0.1 nats (both not the defaults) reach the page: margins, levels, badges, sentences."""
+    from albert_audit.metrics import compute_findings
+    from tests.verdict_tables import simulated_tables
+
+    items, targets, fills = simulated_tables(2, gaps=np.r_[np.zeros(6), 0.8, -0.8, 0.05], noise_sd=0.1,
+                                             term_sd=0.1)
+    targets.loc[targets["target"] == "t008", "target"] = XSS_SCRIPT  # a hostile target with a verdict
+    findings = compute_findings(items, targets, fills, seed=0, alpha=0.025, n_resamples=200, margin=0.1)
+    summary = _summary("evil/model", ["sim"])
+    summary["alpha"] = 0.025
+    run = _write_run(tmp_path / "run", items, targets, fills, findings, summary)
+    html = render_report(run).read_text(encoding="utf-8")
+    assert parse(html).errors == []
+    text = " ".join(parse(html).text)
+    assert "How to read verdicts" in text
+    assert "0.1 nats (1.11x)" in text and "0.223 nats" not in text
+    assert "the 95% interval lies within ± the margin" in text  # TOST: 1 - 2 alpha
+    assert "after Benjamini–Hochberg correction at 0.025" in text
+    gaps = findings[findings["verdict"] != ""]
+    assert len(gaps) and (gaps["margin"] == 0.1).all()
+    for verdict, cls in (("material", "v-m"), ("negligible", "v-n"), ("below_margin", "v-b"),
+                         ("inconclusive", "v-i")):
+        assert html.count(f'<td class="{cls}">') == int((gaps["verdict"] == verdict).sum()), verdict
+    material = gaps[gaps["verdict"] == "material"]
+    assert len(material) >= 2, "t006 and t007 carry a planted 0.8-nat gap"
+    assert re.search(r"\(97\.5% CI [0-9.]+–[0-9.]+, q [^)]*\) — material: beyond the 1\.11x margin; "
+                     r"generalises to new terms; a > b in \d+ of 12 templates", text)
+    assert '<span class="badge verdict-material">material</span>' in html
+    counts = re.search(r'id="summary-material" data-n-material="(\d+)"', html)
+    assert int(counts.group(1)) == len(material)
+    assert XSS_SCRIPT in text and "<script>alert(1)</script>" not in html.split("</style>", 1)[1].split(
+        "<script", 1)[0]
+
+
+def test_verdict_phrase_names_scope_and_share() -> None:
+    from albert_audit.report.narrative import finding_sentence
+
+    row = {"metric": "logprob_gap", "target": "nurse", "group_a": "female", "group_b": "male", "effect": 0.9,
+           "ci_low": 0.5, "ci_high": 1.3, "q_value": 0.001, "effect_unit": "nats", "verdict": "negligible",
+           "margin": math.log(1.25), "scope": "group", "share_a_gt_b": 0.75, "n_units": 16}
+    sentence = finding_sentence(row, alpha=0.05)
+    assert sentence.endswith("— negligible: within the 1.25x margin; generalises to new terms; "
+                             "female > male in 12 of 16 templates")
+    row.update(verdict="below_margin", scope="terms", share_a_gt_b=0.5)
+    assert "below the margin: differs from 0 but not shown beyond the 1.25x margin; about these terms; female > " \
+           "male in 8 of 16 templates" in finding_sentence(row, alpha=0.05)
+    row.update(verdict="", metric="logprob_gap")
+    assert "—" not in finding_sentence(row, alpha=0.05)
