@@ -202,6 +202,7 @@ def _toc(sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {"anchor": "summary", "label": "Executive summary", "children": []},
         {"anchor": "probe-sets", "label": "Probe sets",
          "children": [{"anchor": s["anchor"], "label": s["name"]} for s in sets]},
-        {"anchor": "methods", "label": "Methods", "children": [{"anchor": "verdicts", "label": "How to read verdicts"}]},
+        {"anchor": "methods", "label": "Methods",
+         "children": [{"anchor": "verdicts", "label": "How to read verdicts"}]},
         {"anchor": "appendix", "label": "Appendix: run metadata", "children": []},
     ]
