@@ -120,7 +120,8 @@ def make_compare_folder(folder: Path, *, alpha: float = 0.05, delta_margin: floa
         "created_utc": "2025-01-02T03:04:05+00:00", "mode": "saved_runs", "items_sha256": "cd" * 32, "seed": 0,
         "alpha": alpha, "n_resamples": 1000, "quantize": None, "base": base, "candidates": candidates,
         "utility": utility, "changes": changes, "n_deltas": len(deltas),
-        "methods": methods_text(alpha=alpha, n_resamples=1000, delta_margin=delta_margin), "notes": [f"a note {XSS_IMG}"],
+        "methods": methods_text(alpha=alpha, n_resamples=1000, delta_margin=delta_margin),
+        "notes": [f"a note {XSS_IMG}"],
         "files": {"deltas": contract.DELTAS_FILE, "report": contract.COMPARE_REPORT_FILE},
         "timings_s": {"deltas": 0.5},
     }
