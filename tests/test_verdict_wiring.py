@@ -137,3 +137,15 @@ def test_template_term_pair_rows_get_verdicts() -> None:
 def test_bad_margin_is_one_clear_error(bad) -> None:
     with pytest.raises(AuditError, match="margin"):
         compute_findings(*make_tables(groups=TWO), seed=0, n_resamples=N, margin=bad)
+
+
+def test_a_small_sure_gap_is_negligible_though_significant() -> None:
+    # true gap 0.08 nats, tiny noise: differs from 0 (significant) and is shown within log 1.25 (negligible wins)
+    tables = simulated_tables(8, gaps=np.full(5, 0.08), term_sd=0.005, noise_sd=0.005, template_group_sd=0.005)
+    findings = compute_findings(*tables, seed=0, n_resamples=N, alpha=0.025)
+    gaps = findings[findings["metric"] == "logprob_gap"]
+    assert gaps["significant"].all() and (gaps["q_value"] <= 0.025).all()
+    assert (gaps["verdict"] == "negligible").all(), gaps["verdict"].tolist()
+    # against a margin below the gap the same rows are material
+    narrow = compute_findings(*tables, seed=0, n_resamples=N, alpha=0.025, margin=0.02)
+    assert (narrow.loc[narrow["metric"] == "logprob_gap", "verdict"] == "material").all()
