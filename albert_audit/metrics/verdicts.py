@@ -109,7 +109,10 @@ def gap_effect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def ratio_fields(effect: float, low: float, high: float) -> dict[str, float]:
     """``ratio``, ``ratio_low``, ``ratio_high``: exp of a log-ratio effect and of its interval."""
     def ex(x: float) -> float:
-        return math.exp(x) if math.isfinite(x) and x < 700 else (math.inf if math.isfinite(x) or x > 0 else math.nan)
+        if math.isnan(x):
+            return math.nan
+        return math.inf if x > 700 else math.exp(x)  # exp(-inf) = 0
+
     return {"ratio": ex(effect), "ratio_low": ex(low), "ratio_high": ex(high)}
 
 
