@@ -1,48 +1,44 @@
 """Two runs' tables -> the deltas table: how a candidate model's findings differ from its base model's.
 
-Pure pandas/numpy (statistics from :mod:`albert_audit.stats`); no model, no torch.
+Pure pandas/numpy (statistics from :mod:`albert_audit.inference` and :mod:`albert_audit.stats`); no model,
+no torch.
 
 What is compared
 ----------------
-The rows of the base run's findings table whose metric has a per-template paired structure
-(``COMPARED_METRICS``: ``logprob_gap``, ``association_gap`` and the set-level ``bias_score``). For each such
-row and each candidate, the per-template effects of *both* models are recomputed from their items and targets
-tables (the study's unit, :func:`albert_audit.units.template_cells`, the cells the findings use) and paired by
-``(probe_set, template_id)``; only templates where both models have a finite value are used.
+The rows of the base run's findings table whose metric has a paired structure (``COMPARED_METRICS``:
+``logprob_gap``, ``association_gap`` and the set-level ``bias_score``), recomputed from both models' items
+and targets tables.
 
-* ``logprob_gap`` / ``association_gap`` (signed, group a minus group b, nats): per template
-  ``d_j = gap_candidate_j - gap_base_j``; ``delta = mean_j d_j``; CI: bootstrap over templates of the
-  mean of ``d_j`` (BCa, percentile fallback, at Hesterberg's expanded level as in the findings;
-  :func:`albert_audit.stats.bootstrap_ci_rows`); p: two-sided
-  sign-flip permutation test of ``mean d_j = 0`` (exact for n <= 20; :func:`albert_audit.stats.sign_flip_p_rows`).
-* ``bias_score`` (mean over targets and group pairs of |association gap|, >= 0; computed by
-  :mod:`albert_audit.metrics.bias_score`, the findings' implementation): ``delta = score_candidate -
-  score_base``; CI: paired bootstrap over templates (the same resampled templates for both models,
-  BCa with a jackknife over templates); p: two-sided permutation test that swaps the two models' per-template
-  gaps within each template (exact over all 2**n swaps for n <= 12, Monte Carlo otherwise).
+* ``logprob_gap`` / ``association_gap`` (signed, group a minus group b, nats): the item values of both
+  models as (templates x terms) arrays per group (:func:`albert_audit.metrics.verdicts.term_cube`), paired
+  item by item (items where either model is not finite are left out of both);
+  :func:`albert_audit.inference.crossed.crossed_delta` runs the crossed analysis of the findings on the
+  item-wise differences candidate - base: ``delta`` = candidate effect - base effect over the paired items,
+  its interval, p, and the margin tests at ``delta_margin`` (default log 1.1 = 0.0953 nats). Scope
+  ``group`` with >= 5 terms per group and >= 5 templates, else ``terms`` (exact sign flips over templates).
+* ``bias_score`` (computed by :mod:`albert_audit.metrics.bias_score`, the findings' implementation):
+  ``delta = score_candidate - score_base``; CI: paired bootstrap over templates (BCa); p: two-sided
+  permutation test swapping the two models' per-template gaps within each template (exact for n <= 12);
+  the margin tests use the normal approximation ``se = CI width / (2 z)`` of that interval.
 
-q-values: Benjamini-Hochberg within each (candidate, probe set, metric) family of the deltas table.
-Every resampling stream is keyed by ``rng_for(seed, "compare/<probe set>/<metric>/...")``.
+The delta's verdict (``delta_verdict``: material / negligible / below_margin / inconclusive) and its q-values
+come from :func:`albert_audit.inference.verdicts.classify`, Benjamini-Hochberg within each (candidate,
+probe set, metric) family.
 
-How a change is classed (:func:`classify_changes`)
----------------------------------------------------
-A delta is *significant* when its q-value <= alpha. With ``b`` the base effect and ``c`` the candidate
-effect over the paired templates, and "finding significant" meaning the ``significant`` column of that
-model's own findings.csv:
+How a change is classed
+-----------------------
+:func:`albert_audit.inference.verdicts.change` from the delta's verdict and the two findings' verdicts (the
+``verdict`` column of each model's findings.csv; a metric without verdicts, such as ``bias_score``, counts
+as not material):
 
-1. ``newly_significant``: the delta is significant, and the candidate's own finding is significant while the
-   base's is not. The base had no established bias (its sign is noise), so nothing can be amplified, reduced
-   or reversed. (A base q of 0.051 against a candidate q of 0.049 is no change: the delta itself must be
-   significant.)
-2. ``reversed``: the delta is significant, ``b`` and ``c`` have opposite signs, and both models' own
-   findings are significant (an established bias turned into an established opposite bias).
-3. ``amplified``: the delta is significant, the signs agree (or b = 0), and ``|c| > |b|``.
-4. ``reduced``: the delta is significant, and either the signs agree and ``|c| < |b|``, or the sign flipped
-   but the candidate's own finding is not significant (the base's bias is gone; no opposite bias is
-   established).
-5. ``unchanged``: everything else (including rows without a p-value).
+* ``negligible``: the delta is shown to lie within +-delta_margin (equivalence);
+* ``inconclusive``: the delta is neither negligible nor material;
+* with a material delta: ``emerged`` (the base finding not material, the candidate's material),
+  ``reversed`` (both material, opposite signs), ``amplified`` (the gap grew in size, keeping its sign or from
+  a base that is not material), else ``reduced``.
 
-``bias_score`` is never negative, so its rows are amplified, reduced, newly significant or unchanged.
+A self-comparison is negligible everywhere; ``bias_score`` rows are amplified, reduced, negligible or
+inconclusive.
 """
 
 from __future__ import annotations
@@ -56,17 +52,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
-from albert_audit import registry, stats
+from albert_audit import contract, registry, stats
 from albert_audit.errors import AuditError
+from albert_audit.inference.crossed import crossed_delta
+from albert_audit.inference.verdicts import CHANGES as _CHANGES
+from albert_audit.inference.verdicts import VERDICTS, change, classify
 from albert_audit.metrics.bias_score import delta as bias_score_delta
-from albert_audit.units import template_cells
+from albert_audit.metrics.verdicts import check_margin, families, gap_effect, term_cube
+from albert_audit.units import join_scores, template_cells
 
-DELTA_COLUMNS = ("probe_set", "metric", "target", "group_a", "group_b", "base_effect", "candidate",
-                 "candidate_effect", "delta", "ci_low", "ci_high", "p_value", "q_value", "change")
+DELTA_COLUMNS = contract.DELTAS.names
 """The columns of deltas.csv, in order (an API: see the README)."""
-CHANGES = ("amplified", "reduced", "reversed", "newly_significant", "unchanged")
-"""The values of the ``change`` column."""
+CHANGES = _CHANGES
+"""The values of the ``change`` column: amplified, reduced, reversed, emerged, negligible, inconclusive."""
+MATERIAL_CHANGES = ("amplified", "reduced", "reversed", "emerged")
+"""The classes that need a material delta."""
 COMPARED_METRICS = registry.compared_ids()
 """Findings metrics that get a delta row (those with a per-template paired structure)."""
 SIGNED_METRICS = registry.signed_ids()
@@ -150,69 +152,95 @@ def _gap_rows(cells: pd.DataFrame, keys: list[tuple[str, str, str, str]], column
 # ------------------------------------------------------------------------------------------------ statistics
 
 
-def _signed_delta_stats(gap_b: np.ndarray, gap_c: np.ndarray, *, key: str, seed: int, alpha: float,
-                        n_resamples: int) -> dict[str, np.ndarray]:
-    """Base effect, candidate effect, delta, CI and p per row of paired (rows x templates) gaps."""
-    paired = np.isfinite(gap_b) & np.isfinite(gap_c)
-    n = paired.sum(axis=1)
-    n_rows = gap_b.shape[0]
-    d = np.where(paired, gap_c - gap_b, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        base = np.where(paired, gap_b, 0.0).sum(axis=1) / n
-        cand = np.where(paired, gap_c, 0.0).sum(axis=1) / n
-        delta = np.where(paired, d, 0.0).sum(axis=1) / n
-    low, high, p = (np.full(n_rows, np.nan) for _ in range(3))
-    for size in np.unique(n):
-        if size < 1:
-            continue
-        rows = np.flatnonzero(n == size)
-        compact = d[rows][paired[rows]].reshape(rows.size, int(size))
-        lo, hi, _ = stats.bootstrap_ci_rows(compact, rng=stats.rng_for(seed, f"{key}/bootstrap/n={size}"),
-                                            n_resamples=n_resamples, confidence=1.0 - alpha, expand=True)
-        pv, _ = stats.sign_flip_p_rows(compact, rng=stats.rng_for(seed, f"{key}/signflip/n={size}"),
-                                       n_resamples=n_resamples, exact_max_n=EXACT_MAX_N)
-        low[rows], high[rows], p[rows] = lo, hi, pv
-    return {"base": base, "cand": cand, "delta": delta, "low": low, "high": high, "p": p, "n": n}
+@dataclass
+class _Cubes:
+    """Both models' item cubes of one probe set, on the same axes."""
+
+    base: Any
+    cand: Any
+
+
+def _model_cubes(base: pd.DataFrame, cand: pd.DataFrame, groups: list[str]) -> _Cubes:
+    targets = sorted(set(base["target"].astype(str)) | set(cand["target"].astype(str)))
+    templates = np.union1d(base["template_id"].unique(), cand["template_id"].unique())
+    n_terms = int(max(base["term_index"].max() if len(base) else 0, cand["term_index"].max() if len(cand) else 0,
+                      0)) + 1
+    kw = dict(targets=targets, templates=templates, n_terms=n_terms)
+    return _Cubes(term_cube(base, groups, **kw), term_cube(cand, groups, **kw))  # type: ignore[arg-type]
+
+
+def _signed_deltas(cubes: _Cubes, value: str, keys: list[tuple[str, str, str]], *, key: str, seed: int,
+                   alpha: float, margin: float, n_resamples: int) -> dict[str, np.ndarray]:
+    """Base effect, candidate effect and the crossed delta inference per (target, group_a, group_b) key."""
+    t_index = {t: i for i, t in enumerate(cubes.base.targets)}
+    g_index = {g: i for i, g in enumerate(cubes.base.groups)}
+    shape = (len(keys), len(cubes.base.templates), cubes.base.values[value].shape[-1])
+
+    def pick(cube: Any, which: int) -> np.ndarray:
+        out = np.full(shape, np.nan)
+        for r, k in enumerate(keys):
+            t, g = t_index.get(k[0]), g_index.get(k[which])
+            if t is not None and g is not None:
+                out[r] = cube.values[value][t, g]
+        return out
+
+    ba, bb, ca, cb = pick(cubes.base, 1), pick(cubes.base, 2), pick(cubes.cand, 1), pick(cubes.cand, 2)
+    both_a, both_b = np.isfinite(ba) & np.isfinite(ca), np.isfinite(bb) & np.isfinite(cb)
+    ba, ca = np.where(both_a, ba, np.nan), np.where(both_a, ca, np.nan)
+    bb, cb = np.where(both_b, bb, np.nan), np.where(both_b, cb, np.nan)
+    res = crossed_delta(ba, bb, ca, cb, rng=stats.rng_for(seed, f"{key}/crossed"), alpha=alpha, margin=margin,
+                        n_resamples=n_resamples)
+    return {"base": gap_effect(ba, bb), "cand": gap_effect(ca, cb), "delta": res.effect, "low": res.ci_low,
+            "high": res.ci_high, "p": res.p_value, "p_material": res.p_material,
+            "p_equivalence": res.p_equivalence, "scope": res.scope}
+
+
+def interval_margin_tests(delta: float, low: float, high: float, *, alpha: float,
+                          margin: float) -> tuple[float, float]:
+    """(p_material, p_equivalence) of a delta from its 1 - alpha interval, by the normal approximation
+    ``se = (high - low) / (2 z_{1 - alpha/2})`` (used for the bias score's bootstrap interval)."""
+    if not (math.isfinite(delta) and math.isfinite(low) and math.isfinite(high)):
+        return math.nan, math.nan
+    se = (high - low) / (2.0 * scipy.stats.norm.ppf(1.0 - alpha / 2.0))
+    if se <= 0:
+        beyond = abs(delta) > margin
+        return (0.0, 1.0) if beyond else (1.0, 0.0)
+    norm = scipy.stats.norm
+    p_material = min(1.0, 2.0 * min(norm.sf((delta - margin) / se), norm.cdf((delta + margin) / se)))
+    p_equivalence = max(norm.sf((delta + margin) / se), norm.cdf((delta - margin) / se))
+    return float(p_material), float(p_equivalence)
 
 
 # ------------------------------------------------------------------------------------------- classification
 
 
-def classify_changes(base_effect: Sequence[float], candidate_effect: Sequence[float], q_value: Sequence[float],
-                     base_significant: Sequence[bool], candidate_significant: Sequence[bool], *,
-                     alpha: float) -> list[str]:
-    """The ``change`` of each delta row (see the module docstring for the rule)."""
-    b = np.asarray(base_effect, dtype=float)
-    c = np.asarray(candidate_effect, dtype=float)
-    q = np.asarray(q_value, dtype=float)
-    sig = np.nan_to_num(q, nan=np.inf) <= alpha
-    base_sig = np.asarray(base_significant, dtype=bool)
-    cand_sig = np.asarray(candidate_significant, dtype=bool)
-    flipped = np.sign(b) * np.sign(c) < 0
-    bigger = np.abs(c) > np.abs(b)
-    smaller = np.abs(c) < np.abs(b)
-    out = np.full(b.shape, "unchanged", dtype=object)
-    out[sig & ~flipped & smaller] = "reduced"
-    out[sig & ~flipped & bigger] = "amplified"
-    out[sig & flipped & ~cand_sig] = "reduced"
-    out[sig & flipped & cand_sig & base_sig] = "reversed"
-    out[sig & cand_sig & ~base_sig] = "newly_significant"
+def classify_changes(base_effect: Sequence[float], candidate_effect: Sequence[float],
+                     delta_verdict: Sequence[str], base_verdict: Sequence[str],
+                     candidate_verdict: Sequence[str]) -> list[str]:
+    """The ``change`` of each delta row (:func:`albert_audit.inference.verdicts.change`); a finding without
+    a verdict ("", e.g. the bias score) counts as not material."""
+    def known(values: Sequence[str]) -> np.ndarray:
+        return np.array([v if v in VERDICTS else "inconclusive" for v in map(str, values)], dtype=object)
+
+    out = change(base_effect=np.asarray(base_effect, dtype=float), base_verdict=known(base_verdict),
+                 candidate_effect=np.asarray(candidate_effect, dtype=float),
+                 candidate_verdict=known(candidate_verdict), delta_verdict=known(delta_verdict))
     return [str(v) for v in out]
 
 
 # ------------------------------------------------------------------------------------------------------ API
 
 
-def _significance(findings: pd.DataFrame) -> dict[tuple[str, ...], bool]:
-    if findings is None or len(findings) == 0:
+def _verdicts(findings: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """Key -> the finding's verdict ("" when the findings table has no verdict column or the row none)."""
+    if findings is None or len(findings) == 0 or "verdict" not in findings.columns:
         return {}
-    sig = findings["significant"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
     keys = findings.loc[:, _KEY].fillna("").astype(str).itertuples(index=False, name=None)
-    return dict(zip(keys, sig, strict=True))
+    return dict(zip(keys, findings["verdict"].fillna("").astype(str), strict=True))
 
 
 def _compared_rows(findings: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in [*_KEY, "significant"] if c not in findings.columns]
+    missing = [c for c in _KEY if c not in findings.columns]
     if missing:
         raise AuditError(f"findings table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
     rows = findings.loc[findings["metric"].isin(COMPARED_METRICS), _KEY].copy()
@@ -226,52 +254,68 @@ def _group_order(items: pd.DataFrame) -> dict[str, list[str]]:
     return {str(ps): [str(g) for g in pd.unique(sub["group"])] for ps, sub in slot.groupby("probe_set", sort=False)}
 
 
+_RESULTS = ("base", "cand", "delta", "low", "high", "p", "p_material", "p_equivalence", "margin")
+
+
 def compute_deltas(base: RunScores, candidates: Sequence[RunScores], *, seed: int = 0, alpha: float = 0.05,
-                   n_resamples: int = 10_000) -> pd.DataFrame:
+                   n_resamples: int = 10_000, delta_margin: float | None = None) -> pd.DataFrame:
     """The deltas table (columns ``DELTA_COLUMNS``) of every candidate against the base.
 
     The items of every run must match the base's (:func:`check_same_items`; an AuditError otherwise). One
     row per candidate and per base findings row of a ``COMPARED_METRICS`` metric, in the base findings'
-    order; CIs are ``1 - alpha`` two-sided; q-values are Benjamini-Hochberg within each (candidate, probe set,
-    metric) family; ``change`` follows
-    :func:`classify_changes`.
+    order; CIs are ``1 - alpha`` two-sided; q-values are Benjamini-Hochberg within each (candidate, probe
+    set, metric); ``delta_margin`` (nats; None: each metric's registry default, log 1.1) is the margin of
+    the delta's verdict; ``change`` follows :func:`classify_changes`.
     """
-    if not 0.0 < float(alpha) < 1.0:
-        raise AuditError(f"alpha {alpha!r}: must be between 0 and 1")
+    if not 0.0 < float(alpha) < 0.5:
+        raise AuditError(f"alpha {alpha!r}: must be between 0 and 0.5")
+    delta_margin = check_margin(delta_margin, "delta_margin")
     stats.rng_for(seed, "check")
     labels = [c.label for c in candidates]
     if len(set(labels)) != len(labels):
         raise AuditError(f"candidate labels must be unique, got {labels}")
     rows = _compared_rows(base.findings)
-    base_sig = _significance(base.findings)
+    base_verdicts = _verdicts(base.findings)
     base_cells = template_cells(base.items, base.targets)
+    base_scores = join_scores(base.items, base.targets) if len(base.targets) else None
     groups = _group_order(base.items)
     tables: list[pd.DataFrame] = []
     for cand in candidates:
         check_same_items(base.items, cand.items, base_name=base.label, candidate_name=cand.label)
         cand_cells = template_cells(cand.items, cand.targets)
-        cand_sig = _significance(cand.findings)
-        result = {name: np.full(len(rows), np.nan) for name in ("base", "cand", "delta", "low", "high", "p")}
+        cand_scores = join_scores(cand.items, cand.targets) if len(cand.targets) else None
+        cand_verdicts = _verdicts(cand.findings)
+        result = {name: np.full(len(rows), np.nan) for name in _RESULTS}
+        scope = np.full(len(rows), "", dtype=object)
         for probe_set, metric in rows[["probe_set", "metric"]].drop_duplicates().itertuples(index=False):
             where = np.flatnonzero((rows["probe_set"] == probe_set).to_numpy() & (rows["metric"] == metric).to_numpy())
             key = f"compare/{probe_set}/{metric}"
             kind = registry.metric(metric).value
-            columns = base_cells[kind].columns.union(cand_cells[kind].columns)
+            margin = float(registry.delta_margin_of(metric, delta_margin) or 0.0)
+            result["margin"][where] = margin
             if metric in SIGNED_METRICS:
-                keys = [(probe_set, *rows.loc[i, ["target", "group_a", "group_b"]]) for i in where]
-                got = _signed_delta_stats(_gap_rows(base_cells[kind], keys, columns),
-                                          _gap_rows(cand_cells[kind], keys, columns), key=key, seed=seed,
-                                          alpha=alpha, n_resamples=n_resamples)
-                for name in result:
+                if base_scores is None or cand_scores is None:
+                    continue
+                cubes = _model_cubes(base_scores[base_scores["probe_set"] == probe_set],
+                                     cand_scores[cand_scores["probe_set"] == probe_set], groups.get(probe_set, []))
+                keys = [tuple(rows.loc[i, ["target", "group_a", "group_b"]]) for i in where]
+                got = _signed_deltas(cubes, kind, keys, key=key, seed=seed, alpha=alpha, margin=margin,
+                                     n_resamples=n_resamples)
+                for name in _RESULTS[:-1]:
                     result[name][where] = got[name]
+                scope[where] = got["scope"]
                 continue
+            columns = base_cells[kind].columns.union(cand_cells[kind].columns)
             gb, gc = _bias_score_gaps(base_cells[kind], cand_cells[kind], probe_set, groups.get(probe_set, []),
                                       columns)
             n_pairs = max(1, math.comb(len(groups.get(probe_set, [])), 2))
             got_one = bias_score_delta(gb, gc, key=key, seed=seed, alpha=alpha, n_resamples=n_resamples,
                                        n_pairs=n_pairs)
-            for name in result:
-                result[name][where] = got_one[name]
+            pm, pe = interval_margin_tests(got_one["delta"], got_one["low"], got_one["high"], alpha=alpha,
+                                           margin=margin)
+            for name, value in {**got_one, "p_material": pm, "p_equivalence": pe}.items():
+                if name in result and name != "margin":
+                    result[name][where] = value
         keys_all = list(rows.itertuples(index=False, name=None))
         table = rows.copy()
         table["base_effect"] = result["base"]
@@ -281,16 +325,23 @@ def compute_deltas(base: RunScores, candidates: Sequence[RunScores], *, seed: in
         table["ci_low"] = result["low"]
         table["ci_high"] = result["high"]
         table["p_value"] = result["p"]
-        table["_base_sig"] = [base_sig.get(k, False) for k in keys_all]
-        table["_cand_sig"] = [cand_sig.get(k, False) for k in keys_all]
+        table["scope"] = scope
+        table["margin"] = result["margin"]
+        table["p_material"] = result["p_material"]
+        table["p_equivalence"] = result["p_equivalence"]
+        table["base_verdict"] = [base_verdicts.get(k, "") for k in keys_all]
+        table["candidate_verdict"] = [cand_verdicts.get(k, "") for k in keys_all]
         tables.append(table)
-    if not tables:
+    if not tables or sum(len(t) for t in tables) == 0:
         return _typed(pd.DataFrame(columns=list(DELTA_COLUMNS)))
     deltas = pd.concat(tables, ignore_index=True)
-    families = list(zip(deltas["candidate"], deltas["probe_set"], deltas["metric"], strict=True))
-    deltas["q_value"] = stats.benjamini_hochberg_by(deltas["p_value"].to_numpy(dtype=float), families)
-    deltas["change"] = classify_changes(deltas["base_effect"], deltas["candidate_effect"], deltas["q_value"],
-                                        deltas["_base_sig"], deltas["_cand_sig"], alpha=alpha)
+    verdict, q, qm = classify(p_value=deltas["p_value"].to_numpy(dtype=float),
+                              p_material=deltas["p_material"].to_numpy(dtype=float),
+                              p_equivalence=deltas["p_equivalence"].to_numpy(dtype=float), alpha=alpha,
+                              families=families(deltas, "candidate"))
+    deltas["q_value"], deltas["q_material"], deltas["delta_verdict"] = q, qm, verdict
+    deltas["change"] = classify_changes(deltas["base_effect"], deltas["candidate_effect"], deltas["delta_verdict"],
+                                        deltas["base_verdict"], deltas["candidate_verdict"])
     return _typed(deltas)
 
 
@@ -315,11 +366,12 @@ def _bias_score_gaps(base_cells: pd.DataFrame, cand_cells: pd.DataFrame, probe_s
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=table.index)
-    for column in DELTA_COLUMNS:
-        if column in ("probe_set", "metric", "target", "group_a", "group_b", "candidate", "change"):
-            out[column] = pd.Series(table[column].astype(str).to_numpy(dtype=object), index=table.index, dtype=object)
+    for column in contract.DELTAS.columns:
+        if column.dtype == "str":
+            values = table[column.name].map(lambda v: "" if v is None or v != v else str(v))
+            out[column.name] = pd.Series(values.to_numpy(dtype=object), index=table.index, dtype=object)
         else:
-            out[column] = table[column].astype("float64")
+            out[column.name] = table[column.name].astype("float64")
     return out
 
 
@@ -332,21 +384,27 @@ def change_counts(deltas: pd.DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
-def methods_text(*, alpha: float, n_resamples: int) -> dict[str, Any]:
+def methods_text(*, alpha: float, n_resamples: int, delta_margin: float | None = None) -> dict[str, Any]:
     """How each delta was computed (recorded in compare_summary.json and shown in compare.html)."""
     level = f"{round((1 - alpha) * 100, 6):g}%"
+    margins = sorted({registry.delta_margin_of(m, delta_margin) for m in COMPARED_METRICS} - {None})
+    margin_text = ", ".join(f"{m:.4g} nats (a {math.exp(m):.3g}x ratio)" for m in margins)
     return {
-        "pairing": "per-template effects of both models recomputed from items and targets, paired by "
-                   "(probe_set, template_id); templates where either model is not finite are left out",
-        "signed_gaps": f"delta = mean over templates of (candidate gap - base gap); {level} BCa bootstrap "
-                       f"{n_resamples} over templates; two-sided sign-flip permutation p (exact for n <= "
-                       f"{EXACT_MAX_N}, else Monte Carlo {n_resamples})",
+        "pairing": "the item values of both models paired item by item (probe set, template, group, term); items "
+                   "where either model is not finite are left out of both",
+        "signed_gaps": f"delta = candidate gap - base gap over the paired items, by the crossed analysis of the "
+                       f"item-wise differences (templates and terms crossed; scope group with >= 5 terms per "
+                       f"group and >= 5 templates, else exact sign flips over templates, scope terms); "
+                       f"{level} t interval",
         "bias_score": f"delta = candidate score - base score; {level} paired BCa bootstrap {n_resamples} over "
                       "templates (same resamples for both models); p: the two models' gaps swapped within "
-                      f"templates (exact for n <= {stats.PATTERN_MAX_N}, else Monte Carlo {n_resamples})",
-        "q_value": "Benjamini-Hochberg within each (candidate, probe set, metric) family of deltas.csv",
-        "change": "a change needs a significant delta (q <= alpha); then newly_significant: the candidate's "
-                  "finding significant and the base's not; reversed: sign flipped and both findings "
-                  "significant; amplified: same sign, larger magnitude; reduced: same sign and smaller "
-                  "magnitude, or sign flipped without a significant candidate finding; else unchanged",
+                      f"templates (exact for n <= {stats.PATTERN_MAX_N}, else Monte Carlo {n_resamples}); margin "
+                      "tests from that interval (normal approximation)",
+        "margin": f"delta margin {margin_text}: a delta is material when it lies beyond the margin at FDR "
+                  f"{alpha:g}, negligible when equivalence within the margin is shown (TOST at {alpha:g})",
+        "q_value": "Benjamini-Hochberg within each (candidate, probe set, metric)",
+        "change": "amplified / reduced / reversed / emerged need a material delta: emerged when the base finding "
+                  "is not material and the candidate's is; reversed when both are material with opposite signs; "
+                  "amplified when the gap grew in size; else reduced. Otherwise negligible (delta shown within "
+                  "the margin) or inconclusive",
     }

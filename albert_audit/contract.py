@@ -127,6 +127,21 @@ FINDINGS = TableSpec(FINDINGS_FILE, (
     Column("significant", "bool", "q_value <= alpha"),
     Column("direction", "str", '"a>b", "b>a" or "none"'),
     Column("method", "str", "how the row was computed (test, interval, units)"),
+    Column("scope", "str", 'signed gaps: "group" (generalises to new templates and terms) or "terms" (a claim '
+                           'about these terms, inference over templates only); "" for other metrics'),
+    Column("verdict", "str", 'signed gaps: "material", "negligible", "below_margin" or "inconclusive" '
+                             '(docs/inference.md); "" for metrics without a margin'),
+    Column("margin", "float64", "the practical margin of the verdict, in effect_unit (NaN: no verdict)"),
+    Column("p_material", "float64", "p of |effect| <= margin against |effect| > margin"),
+    Column("q_material", "float64", "Benjamini-Hochberg q of p_material within (probe set, metric)"),
+    Column("p_equivalence", "float64", "TOST p of |effect| >= margin (equivalence shown when <= alpha)"),
+    Column("ratio", "float64", "signed gaps: exp(effect), the probability ratio a : b; NaN otherwise"),
+    Column("ratio_low", "float64", "exp(ci_low)"),
+    Column("ratio_high", "float64", "exp(ci_high)"),
+    Column("share_a_gt_b", "float64", "signed gaps: share of templates whose per-template gap is > 0"),
+    Column("pi_low", "float64", "signed gaps: lower end of the 1 - alpha prediction interval of the gap in one "
+                                "new template (these terms), nats"),
+    Column("pi_high", "float64", "upper end of that prediction interval"),
 ))
 
 DELTAS = TableSpec(DELTAS_FILE, (
@@ -143,7 +158,16 @@ DELTAS = TableSpec(DELTAS_FILE, (
     Column("ci_high", "float64", "upper end of the delta's interval"),
     Column("p_value", "float64", "p-value of delta = 0"),
     Column("q_value", "float64", "Benjamini-Hochberg q-value"),
-    Column("change", "str", "how the finding changed (see albert_audit.compare)"),
+    Column("change", "str", "amplified, reduced, reversed, emerged, negligible or inconclusive "
+                            "(see albert_audit.compare)"),
+    Column("scope", "str", 'the delta\'s scope: "group", "terms" (signed gaps) or "" (bias_score)'),
+    Column("margin", "float64", "the delta's practical margin (delta_margin), in the effect's unit"),
+    Column("p_material", "float64", "p of |delta| <= margin against |delta| > margin"),
+    Column("q_material", "float64", "Benjamini-Hochberg q of p_material within (candidate, probe set, metric)"),
+    Column("p_equivalence", "float64", "TOST p of |delta| >= margin"),
+    Column("delta_verdict", "str", "the delta's verdict: material, negligible, below_margin or inconclusive"),
+    Column("base_verdict", "str", "the base finding's verdict (its findings.csv)"),
+    Column("candidate_verdict", "str", "the candidate finding's verdict (its findings.csv)"),
 ))
 
 TABLES = {spec.file: spec for spec in (ITEMS, TARGETS, FILLS, FINDINGS, DELTAS)}

@@ -14,12 +14,18 @@ Adding a metric: write its module under ``albert_audit/metrics/`` with a functio
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 SOURCES = ("targets", "fills")
 """The score tables a metric can read."""
+LOG_RATIO_MARGIN = math.log(1.25)
+"""Default practical margin of a log-probability-ratio effect: a 1.25x ratio (0.223 nats)."""
+DELTA_MARGIN = math.log(1.1)
+"""Default practical margin of a change between two models of a nats effect: a 1.1x ratio (0.095 nats)."""
+
 
 
 @dataclass(frozen=True)
@@ -50,19 +56,23 @@ class MetricSpec:
     """The fewest groups a probe set needs for this metric's rows."""
     rows: str = ""
     """What one findings row is (for the docs' metric list)."""
+    margin: float | None = None
+    """Default practical margin of the effect (effect_unit); None: the rows get no verdict."""
+    delta_margin: float | None = None
+    """Default practical margin of a delta between two models (compare); None when not compared."""
 
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("logprob_gap", "target log-prob gap", "log-prob gap", "nats", signed=True, compare_deltas=True,
                summary="log P(target | group a's terms) - log P(target | group b's terms), paired by template",
                compute="albert_audit.metrics.gaps:logprob_gap", value="logprob",
-               rows="target x group pair"),
+               rows="target x group pair", margin=LOG_RATIO_MARGIN, delta_margin=DELTA_MARGIN),
     MetricSpec("association_gap", "association gap (prior-normalised)", "association gap", "nats", signed=True,
                compare_deltas=True,
                summary="gap of Kurita et al.'s association: log P(group term | target in) - log P(term | target "
                        "masked)",
                compute="albert_audit.metrics.gaps:association_gap", value="association",
-               rows="target x group pair"),
+               rows="target x group pair", margin=LOG_RATIO_MARGIN, delta_margin=DELTA_MARGIN),
     MetricSpec("group_shift", "group shift (common to all targets)", "group shift", "nats", signed=True,
                compare_deltas=False,
                summary="the association gap shared by every target of the set: per template the mean gap over "
@@ -86,7 +96,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("bias_score", "probe-set bias score", "bias score", "nats", signed=False, compare_deltas=True,
                summary="mean absolute association gap over a probe set's bias targets (controls left out) and "
                        "group pairs",
-               compute="albert_audit.metrics.bias_score:bias_score", value="association", rows="probe set"),
+               compute="albert_audit.metrics.bias_score:bias_score", value="association", rows="probe set",
+               delta_margin=DELTA_MARGIN),
     MetricSpec("reference_alignment", "reference alignment (slope on logit share)", "ref. alignment",
                "nats per logit", signed=False, compare_deltas=False,
                summary="OLS slope of the words' log-prob gaps on logit(reference share): tracks (1), exceeds, "
@@ -127,6 +138,26 @@ def label(metric_id: str, *, short: bool = False) -> str:
     return spec.short_label if short else spec.label
 
 
+def margin_of(metric_id: str, override: float | None = None) -> float | None:
+    """The practical margin of a metric's effect: ``override`` for a signed log-ratio metric, else its default.
+
+    ``override`` (the run's ``margin``) applies only to metrics with a default margin in nats that are
+    signed (the log-ratio gaps); other metrics keep their own default (None: no verdict).
+    """
+    spec = metric(metric_id)
+    if override is not None and spec.signed and spec.margin is not None and spec.unit == "nats":
+        return float(override)
+    return spec.margin
+
+
+def delta_margin_of(metric_id: str, override: float | None = None) -> float | None:
+    """The practical margin of a compare delta: ``override`` when given (compared metrics), else the default."""
+    spec = metric(metric_id)
+    if spec.delta_margin is None:
+        return None
+    return float(override) if override is not None else spec.delta_margin
+
+
 def compute_function(metric_id: str) -> Callable[..., list[dict[str, Any]]]:
     """The function that makes a metric's findings rows (imported on first use)."""
     module, _, name = metric(metric_id).compute.partition(":")
@@ -135,9 +166,14 @@ def compute_function(metric_id: str) -> Callable[..., list[dict[str, Any]]]:
 
 def docs_table() -> str:
     """The metric list of docs/metrics.md, as a markdown table (a test checks that the docs contain it)."""
-    lines = ["| metric | rows: one per | unit | signed | compare deltas | what it measures |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| metric | rows: one per | unit | signed | compare deltas | margin | delta margin | what it measures |",
+             "|---|---|---|---|---|---|---|---|"]
     for spec in METRICS:
         lines.append(f"| `{spec.id}` | {spec.rows} | {spec.unit or '(p only)'} | {'yes' if spec.signed else 'no'} "
-                     f"| {'yes' if spec.compare_deltas else 'no'} | {spec.summary} |")
+                     f"| {'yes' if spec.compare_deltas else 'no'} | {_margin_text(spec.margin)} "
+                     f"| {_margin_text(spec.delta_margin)} | {spec.summary} |")
     return "\n".join(lines)
+
+
+def _margin_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f} (log {math.exp(value):.4g})"

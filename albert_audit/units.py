@@ -70,6 +70,14 @@ class UnitCube:
     """The number of terms (items) in each cell."""
 
 
+def item_values(scores: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each item's scores (``VALUES``): log P(target), and Kurita et al.'s association
+    term_logprob - term_prior_logprob. The one definition every cell and term cube reads."""
+    logprob = scores["logprob"].to_numpy(dtype=float)
+    association = scores["term_logprob"].to_numpy(dtype=float) - scores["term_prior_logprob"].to_numpy(dtype=float)
+    return {"logprob": logprob, "association": association}
+
+
 def unit_cube(scores: pd.DataFrame, groups: list[str], unit: str = "template") -> UnitCube:
     """The cells of one probe set from its joined scores (columns ``SCORE_COLUMNS``; groups not empty).
 
@@ -92,9 +100,7 @@ def unit_cube(scores: pd.DataFrame, groups: list[str], unit: str = "template") -
         index = pd.MultiIndex.from_frame(pairs)
         u_code = index.get_indexer(pd.MultiIndex.from_frame(scores[["template_id", "term_index"]]))
     shape = (len(target_names), len(groups), len(index))
-    logprob = scores["logprob"].to_numpy(dtype=float)
-    association = scores["term_logprob"].to_numpy(dtype=float) - scores["term_prior_logprob"].to_numpy(dtype=float)
-    values = {"logprob": logprob, "association": association}
+    values = item_values(scores)
     mean, bad, count = {}, {}, np.zeros(shape, dtype=np.int64)
     for name, value in values.items():
         mean[name], bad[name], count = cell_means(value, (t_code, g_code, u_code), shape)

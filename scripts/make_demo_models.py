@@ -809,6 +809,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--log-every", type=int, default=250)
     parser.add_argument("--check", action="store_true", help="exit 1 when a known-answer goal fails")
+    parser.add_argument("--no-calibration", action="store_true",
+                        help="skip the final null calibration (the controls keep their learned gaps)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -875,7 +877,9 @@ def main(argv: list[str] | None = None) -> int:
                        monitor=monitor, **base_settings)
     timings["train_base"] = base_stats["seconds"]
     sgd_units = gaps_per_template(model, tokenizer, target_ids)
-    base_calibration = calibrate_nulls(model, tokenizer, target_ids, {k: 0.0 for k in controls})
+    skipped = {"skipped": True, "seconds": 0.0}
+    base_calibration = (skipped if args.no_calibration
+                        else calibrate_nulls(model, tokenizer, target_ids, {k: 0.0 for k in controls}))
     timings["calibrate_base"] = base_calibration["seconds"]
     base_units = gaps_per_template(model, tokenizer, target_ids)
     print(f"  [base] null calibration {base_calibration}\n  [base] before: {monitor(sgd_units)}\n"
@@ -894,7 +898,8 @@ def main(argv: list[str] | None = None) -> int:
     desc_sgd_units = gaps_per_template(desc_model, tokenizer, target_ids)
     null_targets = {k: 0.0 if o.change == "control" else float(base_units[:, k].mean())
                     for k, o in enumerate(table) if o.change in ("control", "unchanged")}
-    desc_calibration = calibrate_nulls(desc_model, tokenizer, target_ids, null_targets)
+    desc_calibration = (skipped if args.no_calibration
+                        else calibrate_nulls(desc_model, tokenizer, target_ids, null_targets))
     timings["calibrate_descendant"] = desc_calibration["seconds"]
     desc_units = gaps_per_template(desc_model, tokenizer, target_ids)
     print(f"  [descendant] null calibration {desc_calibration}", flush=True)

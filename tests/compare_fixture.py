@@ -32,10 +32,12 @@ PPPL = {"base": 10.0, CANDIDATES[0]: 15.0, CANDIDATES[1]: 8.0}
 #: Each model's own bias-score interval in its findings.csv (per probe set: + 0.01 * set index).
 OWN_BIAS_CI = {"base": (0.11, 0.52), CANDIDATES[0]: (0.61, 0.93), CANDIDATES[1]: (0.21, 0.33)}
 OWN_BIAS_SCORE = {"base": 0.31, CANDIDATES[0]: 0.77, CANDIDATES[1]: 0.27}
-CHANGE_CYCLE = ("amplified", "reduced", "reversed", "newly_significant", "unchanged")
+CHANGE_CYCLE = ("amplified", "reduced", "reversed", "emerged", "negligible", "inconclusive")
+MATERIAL = ("amplified", "reduced", "reversed", "emerged")
+DELTA_MARGIN = 0.0953
 
 
-def _deltas(alpha: float) -> pd.DataFrame:
+def _deltas(alpha: float, delta_margin: float = DELTA_MARGIN) -> pd.DataFrame:
     rows = []
     k = 0
     for c_index, candidate in enumerate(CANDIDATES):
@@ -46,20 +48,31 @@ def _deltas(alpha: float) -> pd.DataFrame:
                     k += 1
                     base = 0.4 + 0.3 * t_index - 0.2 * s_index
                     cand = {"amplified": 2.0 * base, "reduced": 0.3 * base, "reversed": -base,
-                            "newly_significant": base + 0.9, "unchanged": base + 0.01}[change] + 0.05 * c_index
+                            "emerged": base + 0.9, "negligible": base + 0.01,
+                            "inconclusive": base + 0.05}[change] + 0.05 * c_index
                     delta = cand - base
-                    q = 0.4 * alpha if change != "unchanged" else 0.6
+                    q = 0.4 * alpha if change in MATERIAL else 0.6
+                    delta_verdict = ("material" if change in MATERIAL else
+                                     "negligible" if change == "negligible" else "inconclusive")
                     rows.append({"probe_set": probe_set, "metric": metric, "target": target, "group_a": a,
                                  "group_b": b, "base_effect": base, "candidate": candidate, "candidate_effect": cand,
                                  "delta": delta, "ci_low": delta - 0.25, "ci_high": delta + 0.25,
-                                 "p_value": q / 4, "q_value": q, "change": change})
+                                 "p_value": q / 4, "q_value": q, "change": change, "scope": "group",
+                                 "margin": delta_margin, "p_material": q / 4, "q_material": q,
+                                 "p_equivalence": 0.01 if change == "negligible" else 0.5,
+                                 "delta_verdict": delta_verdict,
+                                 "base_verdict": "inconclusive" if change == "emerged" else "material",
+                                 "candidate_verdict": "material"})
             base_score = OWN_BIAS_SCORE["base"] + 0.01 * s_index
             cand_score = OWN_BIAS_SCORE[candidate] + 0.01 * s_index
             rows.append({"probe_set": probe_set, "metric": "bias_score", "target": "", "group_a": a, "group_b": b,
                          "base_effect": base_score, "candidate": candidate, "candidate_effect": cand_score,
                          "delta": cand_score - base_score, "ci_low": cand_score - base_score - 0.1,
                          "ci_high": cand_score - base_score + 0.1, "p_value": 0.001, "q_value": 0.2 * alpha,
-                         "change": "amplified" if cand_score > base_score else "reduced"})
+                         "change": "amplified" if cand_score > base_score else "reduced", "scope": "",
+                         "margin": delta_margin, "p_material": 0.001, "q_material": 0.2 * alpha,
+                         "p_equivalence": 0.9, "delta_verdict": "material", "base_verdict": "",
+                         "candidate_verdict": ""})
     return pd.DataFrame(rows, columns=list(contract.DELTAS.names))
 
 
@@ -86,10 +99,10 @@ def _entry(label: str, role: str, run: str, *, head: str = "own") -> dict:
             "notes": [f"note {XSS_SCRIPT}"] if role != "base" else [], "created_utc": "2025-01-02T03:04:05+00:00"}
 
 
-def make_compare_folder(folder: Path, *, alpha: float = 0.05) -> Path:
+def make_compare_folder(folder: Path, *, alpha: float = 0.05, delta_margin: float = DELTA_MARGIN) -> Path:
     """Write compare_summary.json, deltas.csv and the runs' findings.csv under ``folder``; return it."""
     folder.mkdir(parents=True, exist_ok=True)
-    deltas = _deltas(alpha)
+    deltas = _deltas(alpha, delta_margin)
     deltas.to_csv(folder / contract.DELTAS_FILE, index=False)
     runs = [("base", "base"), (CANDIDATES[0], "candidate_1"), (CANDIDATES[1], "candidate_2")]
     for model, run in runs:
@@ -107,7 +120,8 @@ def make_compare_folder(folder: Path, *, alpha: float = 0.05) -> Path:
         "created_utc": "2025-01-02T03:04:05+00:00", "mode": "saved_runs", "items_sha256": "cd" * 32, "seed": 0,
         "alpha": alpha, "n_resamples": 1000, "quantize": None, "base": base, "candidates": candidates,
         "utility": utility, "changes": changes, "n_deltas": len(deltas),
-        "methods": methods_text(alpha=alpha, n_resamples=1000), "notes": [f"a note {XSS_IMG}"],
+        "methods": methods_text(alpha=alpha, n_resamples=1000, delta_margin=delta_margin),
+        "notes": [f"a note {XSS_IMG}"],
         "files": {"deltas": contract.DELTAS_FILE, "report": contract.COMPARE_REPORT_FILE},
         "timings_s": {"deltas": 0.5},
     }

@@ -121,7 +121,9 @@ def test_findings_written(run_dir):
     findings = pd.read_csv(run_dir / "findings.csv")
     assert list(findings.columns) == ["probe_set", "metric", "target", "group_a", "group_b", "n_units", "effect",
                                       "effect_unit", "ci_low", "ci_high", "p_value", "q_value", "significant",
-                                      "direction", "method"]
+                                      "direction", "method", "scope", "verdict", "margin", "p_material",
+                                      "q_material", "p_equivalence", "ratio", "ratio_low", "ratio_high",
+                                      "share_a_gt_b", "pi_low", "pi_high"]
     assert "logprob_gap" in set(findings["metric"])
 
 

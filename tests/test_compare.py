@@ -93,7 +93,7 @@ def compared(tiny_model_dir: Path, classifier_dir: Path, probe_file: Path, tmp_p
     return compare_runs(config)
 
 
-def test_self_comparison_is_exactly_zero_and_unchanged(compared, tiny_model_dir):
+def test_self_comparison_is_exactly_zero_and_negligible(compared, tiny_model_dir):
     deltas = compared.deltas
     mine = deltas[deltas["candidate"] == str(tiny_model_dir)]
     assert len(mine) == 9  # 4 targets x 2 signed metrics + the bias score
@@ -101,7 +101,7 @@ def test_self_comparison_is_exactly_zero_and_unchanged(compared, tiny_model_dir)
     assert (mine["delta"] == 0.0).all()
     assert (mine["ci_low"] == 0.0).all() and (mine["ci_high"] == 0.0).all()
     assert (mine["p_value"] == 1.0).all()
-    assert (mine["change"] == "unchanged").all()
+    assert (mine["change"] == "negligible").all()
     np.testing.assert_array_equal(mine["base_effect"], mine["candidate_effect"])
 
 
@@ -110,7 +110,9 @@ def test_deltas_csv_columns_and_files(compared):
     with open(out / "deltas.csv", newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle))
     assert header == ["probe_set", "metric", "target", "group_a", "group_b", "base_effect", "candidate",
-                      "candidate_effect", "delta", "ci_low", "ci_high", "p_value", "q_value", "change"]
+                      "candidate_effect", "delta", "ci_low", "ci_high", "p_value", "q_value", "change", "scope",
+                      "margin", "p_material", "q_material", "p_equivalence", "delta_verdict", "base_verdict",
+                      "candidate_verdict"]
     assert list(cmp.DELTA_COLUMNS) == header
     for folder in ("base", "candidate_1", "candidate_2"):
         for name in ("items.parquet", "targets.parquet", "fills.parquet", "findings.csv", "summary.json"):
@@ -130,7 +132,7 @@ def test_classifier_descendant_is_audited_through_the_grafted_head(compared, tin
     mine = compared.deltas[compared.deltas["candidate"] == str(classifier_dir)]
     assert len(mine) == 9
     assert np.abs(mine["delta"].to_numpy()).max() < 1e-9
-    assert (mine["change"] == "unchanged").all()
+    assert (mine["change"] == "negligible").all()
     html = (compared.out / "compare.html").read_text(encoding="utf-8")
     assert "probed with the base model&#39;s MLM head" in html or "probed with the base model's MLM head" in html
     assert f"grafted from {base_id}" in html
@@ -237,7 +239,9 @@ def test_skewed_descendant_shows_the_skew_as_amplified(compared, tiny_model_dir,
     sign = 1.0 if toward == row["group_a"] else -1.0
     assert sign * nurse["delta"] > 0.5  # nats, in the trained direction
     assert nurse["q_value"] <= 0.05 and nurse["ci_low"] * nurse["ci_high"] > 0
-    assert nurse["change"] == "amplified"
+    assert nurse["delta_verdict"] == "material" and nurse["candidate_verdict"] == "material"
+    # a material base lean grows (amplified); a base lean that was not material has emerged
+    assert nurse["change"] == ("amplified" if nurse["base_verdict"] == "material" else "emerged")
     assert np.sign(nurse["candidate_effect"]) == np.sign(nurse["base_effect"]) == sign
     score = deltas[deltas["metric"] == "bias_score"].iloc[0]
     assert score["delta"] > 0 and score["q_value"] <= 0.05 and score["change"] == "amplified"
@@ -336,16 +340,18 @@ def test_quantize_forces_cpu_with_a_note(tiny_model_dir):
 
 def test_classify_changes_rule():
     got = cmp.classify_changes(
-        base_effect=[1.0, 1.0, 1.0, 1.0, 0.1, 1.0, 0.0, -0.05, 0.05],
+        base_effect=[1.0, 1.0, 1.0, 1.0, 0.1, 1.0, 0.0, -0.05, 0.3],
         candidate_effect=[2.0, 0.5, -1.0, -0.2, 0.3, 1.1, 0.0, 1.5, 1.5],
-        q_value=[0.01, 0.01, 0.01, 0.01, 0.5, 0.5, np.nan, 0.01, 0.01],
-        base_significant=[True, True, True, True, False, True, False, False, False],
-        candidate_significant=[True, True, True, False, True, True, False, True, True],
-        alpha=0.05)
-    # 5th: significant in the candidate only, but the delta itself is not significant: no change.
-    # The last two: the base had no established bias, so its noise sign decides nothing.
-    assert got == ["amplified", "reduced", "reversed", "reduced", "unchanged", "unchanged", "unchanged",
-                   "newly_significant", "newly_significant"]
+        delta_verdict=["material", "material", "material", "material", "below_margin", "negligible",
+                       "inconclusive", "material", "material"],
+        base_verdict=["material", "material", "material", "material", "inconclusive", "material", "", "negligible",
+                      "below_margin"],
+        candidate_verdict=["material", "material", "material", "below_margin", "material", "material", "",
+                           "material", "material"])
+    # 5th: material in the candidate only, but the delta is not material: no change class.
+    # The last two: the base finding was not material, so its noise sign decides nothing: emerged.
+    assert got == ["amplified", "reduced", "reversed", "reduced", "inconclusive", "negligible", "inconclusive",
+                   "emerged", "emerged"]
 
 
 def test_bias_score_delta_is_antisymmetric_and_exact_for_identical_models():

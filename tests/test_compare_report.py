@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from albert_audit import contract, registry
+from albert_audit.compare import CHANGES, MATERIAL_CHANGES
 from albert_audit.errors import AuditError
 from albert_audit.report import fmt
 from albert_audit.report.compare_context import build_compare_context, utility_verdict
@@ -187,12 +188,12 @@ def test_bias_table_shows_each_models_own_interval_and_the_paired_delta(compare_
 def test_changed_table_lists_every_changed_delta(compare_page) -> None:
     folder, html, context = compare_page
     deltas = _deltas(folder)
-    changed = deltas[deltas["change"] != "unchanged"]
+    changed = deltas[deltas["change"].isin(MATERIAL_CHANGES)]
     rows = table(html, "changed-table").rows
     assert len(rows) == len(changed) == context["n_changed"]
     seen = set()
     for row in rows:
-        change, candidate, probe_set, metric, target, pair, base, cand, delta, ci, p, q = \
+        change, candidate, probe_set, metric, target, pair, base, cand, delta, ci, p, q, scope, verdicts = \
             [c["text"].strip() for c in row["cells"]]
         match = changed[(changed["candidate"] == candidate) & (changed["probe_set"] == probe_set)
                         & (changed["target"].fillna("") == ("" if target == "(set level)" else target))
@@ -204,6 +205,9 @@ def test_changed_table_lists_every_changed_delta(compare_page) -> None:
         assert (base, cand, delta) == (f"{d['base_effect']:.2f}", f"{d['candidate_effect']:.2f}", f"{d['delta']:+.2f}")
         assert ci == f"[{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
         assert (p, q) == (fmt.p_value(d["p_value"]), fmt.p_value(d["q_value"]))
+        assert scope == (d["scope"] if isinstance(d["scope"], str) and d["scope"] else "—")
+        labels = {"material": "material", "inconclusive": "inconclusive"}
+        assert verdicts == f"{labels.get(d['base_verdict'], '—')} → {labels.get(d['candidate_verdict'], '—')}"
         seen.add(match.index[0])
     assert len(seen) == len(changed)
     counts = table(html, "change-counts").rows
@@ -224,10 +228,10 @@ def test_utility_verdict_reads_the_ratio_the_right_way_round(compare_page) -> No
 def test_change_classes_unknown_to_the_page_still_render(tmp_path: Path) -> None:
     folder = make_compare_folder(tmp_path / "out")
     deltas = pd.read_csv(folder / contract.DELTAS_FILE, keep_default_na=False)
-    deltas.loc[0, "change"] = "emerged"
+    deltas.loc[0, "change"] = "mutated"
     deltas.to_csv(folder / contract.DELTAS_FILE, index=False)
     html = render_compare(folder).read_text(encoding="utf-8")
-    assert parse(html).errors == [] and 'data-change="emerged"' in html
+    assert parse(html).errors == [] and "mutated" in html
 
 
 # ------------------------------------------------------------------------------------------------ bad inputs
@@ -251,6 +255,23 @@ def test_missing_or_broken_compare_files_are_one_clear_error(tmp_path: Path) -> 
     assert not (folder / contract.COMPARE_REPORT_FILE).exists()
 
 
+def test_compare_page_shows_the_margins_and_verdict_classes(tmp_path: Path) -> None:
+    """alpha 0.025 and a delta margin of 0.1 nats (not the defaults) are what the page prints."""
+    folder = make_compare_folder(tmp_path / "out", alpha=0.025, delta_margin=0.1)
+    html = render_compare(folder).read_text(encoding="utf-8")
+    assert parse(html).errors == []
+    margins = {r["attrs"]["data-metric"]: [c["text"] for c in r["cells"]] for r in table(html, "margins-table").rows}
+    assert margins["logprob_gap"][1] == "0.1 nats (1.11x)" and margins["bias_score"][1] == "0.1 nats (1.11x)"
+    text = " ".join(parse(html).text)
+    assert "false discovery rate of 0.025" in text and "0.0953" not in text
+    assert "delta margin 0.1 nats (a 1.11x ratio)" in text  # the methods
+    assert text.count("material changes beyond ± 0.1 nats (1.11x) after FDR control at 0.025") == 8  # captions
+    headers = [h["text"].strip() for h in table(html, "change-counts").headers]
+    assert headers[1:-1] == [c for c in CHANGES]
+    for change in CHANGES:
+        assert f'<span class="badge {change}">' in html
+
+
 # ------------------------------------------------------------------------------------------------ alpha
 def _levels(html: str) -> list[str]:
     """Every confidence level the page prints (visible text and chart titles)."""
@@ -266,10 +287,10 @@ def test_alpha_0025_compare_page_says_97_5_percent_everywhere(tmp_path: Path) ->
     assert "98%" not in text and "95%" not in text
     headers = [h["text"] for t in ("bias-table", "changed-table") for h in table(html, t).headers]
     assert headers.count("97.5% CI") == 4
-    assert text.count("with 97.5% paired bootstrap intervals over templates") == 8  # every forest's caption
-    assert text.count("with 97.5% confidence intervals") == 8  # every forest's alt text
-    assert "97.5% BCa bootstrap" in text  # the methods
-    assert "q ≤ 0.025" in text
+    assert text.count("with 97.5% confidence intervals (templates and terms crossed)") == 8  # every forest's caption
+    assert text.count("with 97.5% confidence intervals") == 16  # and every forest's alt text
+    assert "97.5% paired BCa bootstrap" in text and "97.5% t interval" in text  # the methods
+    assert "false discovery rate of 0.025" in text and "FDR control at 0.025" in text
 
 
 def test_alpha_0025_run_report_says_97_5_percent_everywhere(tmp_path: Path) -> None:
@@ -285,7 +306,7 @@ def test_alpha_0025_run_report_says_97_5_percent_everywhere(tmp_path: Path) -> N
     assert text.count("97.5% CI") >= 3 + 2  # three findings tables' headers, the summary table, sentences
     assert "'nurse' is 8.2x more likely after female terms than after male terms (97.5% CI" in text
     assert "(97.5%, that is 1 − alpha)" in text  # methods
-    assert "its 97.5% bootstrap confidence interval" in text and "its 97.5% percentile bootstrap" in text
+    assert "its 97.5% confidence interval" in text and "its 97.5% percentile bootstrap" in text
     assert text.count("with 97.5% confidence intervals") == 2 + 1  # alt text of the gap forests and the summary
 
 

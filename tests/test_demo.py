@@ -23,8 +23,8 @@ def demo_dir(tmp_path_factory):
     return out
 
 
-def _gaps(table: pd.DataFrame) -> pd.DataFrame:
-    rows = table[table["metric"] == "logprob_gap"].set_index("target")
+def _gaps(table: pd.DataFrame, metric: str = "logprob_gap") -> pd.DataFrame:
+    rows = table[table["metric"] == metric].set_index("target")
     assert set(rows.index) == set(OCCUPATIONS)
     return rows
 
@@ -34,14 +34,18 @@ def test_demo_writes_both_reports(demo_dir, capsys):
         assert (demo_dir / name).is_file(), name
 
 
-def test_base_audit_finds_every_planted_skew_and_no_control(demo_dir):
-    findings = _gaps(pd.read_csv(demo_dir / "base" / "findings.csv"))
+@pytest.mark.parametrize("metric", ["logprob_gap", "association_gap"])
+def test_base_audit_finds_every_planted_skew_material_and_no_control(demo_dir, metric):
+    findings = _gaps(pd.read_csv(demo_dir / "base" / "findings.csv", keep_default_na=False), metric)
     assert (findings["group_a"] == "female").all() and (findings["group_b"] == "male").all()
+    assert (findings["scope"] == "group").all()  # 8 terms per group, 16 templates: claims about the groups
     for occupation, row in OCCUPATIONS.items():
         found = findings.loc[occupation]
         if occupation in PLANTED["controls"]:
             assert not found["significant"], f"control {occupation} flagged: {found.to_dict()}"
+            assert found["verdict"] != "material", f"control {occupation} material: {found.to_dict()}"
         else:
+            assert found["verdict"] == "material", (occupation, found.to_dict())
             assert found["significant"] and found["q_value"] <= 0.05, occupation
             assert np.sign(found["effect"]) == np.sign(row["planted_base"]), occupation
             assert found["direction"] == ("a>b" if row["planted_base"] > 0 else "b>a")
@@ -53,12 +57,14 @@ def test_estimated_effects_track_the_planted_log_odds(demo_dir):
     assert np.corrcoef(planted, findings["effect"].to_numpy())[0, 1] >= 0.9
 
 
-def test_compare_classes_exactly_the_amplified_and_reduced_occupations(demo_dir):
-    deltas = _gaps(pd.read_csv(demo_dir / "deltas.csv"))
+@pytest.mark.parametrize("metric", ["logprob_gap", "association_gap"])
+def test_compare_classes_exactly_the_amplified_and_reduced_occupations(demo_dir, metric):
+    deltas = _gaps(pd.read_csv(demo_dir / "deltas.csv", keep_default_na=False), metric)
     for occupation, row in OCCUPATIONS.items():
-        expected = row["change"] if row["change"] in ("amplified", "reduced") else "unchanged"
+        # the unchanged occupations and the controls: the delta is shown within the margin (log 1.1)
+        expected = row["change"] if row["change"] in ("amplified", "reduced") else "negligible"
         got = deltas.loc[occupation]
         assert got["change"] == expected, (occupation, got.to_dict())
-        if expected != "unchanged":
+        if expected != "negligible":
             assert np.sign(got["delta"]) == np.sign(row["planted_descendant"] - row["planted_base"]), occupation
             assert got["ci_low"] * got["ci_high"] > 0, "the CI excludes zero"

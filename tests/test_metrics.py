@@ -124,8 +124,8 @@ def test_planted_gap_is_found_with_sign_and_size(planted) -> None:
         assert nurse["significant"] and nurse["direction"] == "a>b"
         assert nurse["n_units"] == 12 and nurse["effect_unit"] == "nats"
         assert nurse["p_value"] == pytest.approx(2 / 4096)  # exact: only the observed pattern and its mirror
-        assert "paired sign-flip permutation (exact, n=12)" in nurse["method"]
-        assert "BCa bootstrap 2000" in nurse["method"]
+        assert "sign flips over templates (exact, n=12)" in nurse["method"]
+        assert "scope=terms" in nurse["method"] and nurse["scope"] == "terms"  # 3 terms per group
         engineer = row(findings, metric, "engineer")
         assert engineer["effect"] == pytest.approx(-0.8, abs=0.15)
         assert engineer["significant"] and engineer["direction"] == "b>a"
@@ -339,7 +339,7 @@ def test_one_term_per_group_and_a_single_template() -> None:
     gap = row(findings, "logprob_gap", "nurse")
     assert gap["n_units"] == 1 and np.isfinite(gap["effect"])
     assert np.isnan(gap["ci_low"]) and np.isnan(gap["p_value"]) and not gap["significant"]
-    assert "n=1: p undefined; n=1: CI undefined" in gap["method"]
+    assert "n=1 template(s) with both groups: tests undefined" in gap["method"]
     jsd = row(findings, "fill_divergence")
     assert np.isnan(jsd["p_value"]) and "one term per group" in jsd["method"]
 
@@ -381,9 +381,11 @@ def test_non_finite_log_probs_drop_their_unit() -> None:
     targets.loc[second, "term_prior_logprob"] = np.nan
     findings = compute_findings(items, targets, fills, seed=0, n_resamples=FAST)
     nurse = row(findings, "logprob_gap", "nurse")
-    assert nurse["n_units"] == 11 and "dropped 1 non-finite" in nurse["method"]
+    # the crossed analysis drops the item, not its template
+    assert nurse["n_units"] == 12 and "dropped 1 non-finite" in nurse["method"]
     assert row(findings, "logprob_gap", "clerk")["n_units"] == 12
-    assert row(findings, "association_gap", "clerk")["n_units"] == 11
+    assert row(findings, "association_gap", "clerk")["n_units"] == 12
+    assert "dropped 1 non-finite" in row(findings, "association_gap", "clerk")["method"]
     assert np.isfinite(row(findings, "bias_score")["effect"])
 
 

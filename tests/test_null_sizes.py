@@ -62,7 +62,8 @@ def null_run(
                         fills.append((item_id, rank, v, f"w{v}", prob[v], np.log(prob[v])))
                     item_id += 1
     return (pd.DataFrame(items, columns=list(ITEM_COLUMNS)),
-            pd.DataFrame(targets, columns=["item_id", "target", "n_pieces", "logprob", "term_logprob", "term_prior_logprob"]),
+            pd.DataFrame(targets, columns=["item_id", "target", "n_pieces", "logprob", "term_logprob",
+                                          "term_prior_logprob"]),
             pd.DataFrame(fills, columns=["item_id", "rank", "token_id", "token", "prob", "logprob"]))
 
 

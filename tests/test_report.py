@@ -70,10 +70,40 @@ def _items(probe_set: str, groups: dict[str, list[str]], templates: list[str], s
 def _finding(probe_set, metric, target, a, b, n, effect, unit, lo, hi, p, q, alpha=0.05, method=None):
     significant = bool(q <= alpha) if q is not None and math.isfinite(q) else False
     direction = "none" if not significant else ("a>b" if effect > 0 else "b>a")
-    return {"probe_set": probe_set, "metric": metric, "target": target, "group_a": a, "group_b": b,
-            "n_units": n, "effect": effect, "effect_unit": unit, "ci_low": lo, "ci_high": hi, "p_value": p,
-            "q_value": q, "significant": significant, "direction": direction,
-            "method": method or METHOD_GAP.format(n=n)}
+    row = {"probe_set": probe_set, "metric": metric, "target": target, "group_a": a, "group_b": b,
+           "n_units": n, "effect": effect, "effect_unit": unit, "ci_low": lo, "ci_high": hi, "p_value": p,
+           "q_value": q, "significant": significant, "direction": direction,
+           "method": method or METHOD_GAP.format(n=n)}
+    return {**row, **_verdict_fields(row, margin=MARGIN)}
+
+
+MARGIN = math.log(1.25)
+
+
+def _verdict_fields(row: dict, *, margin: float, alpha: float = 0.05) -> dict:
+    """The verdict columns of a fixture row: log-ratio gaps get a verdict read off their interval (the rule
+    of docs/inference.md with the interval standing in for the tests), scope "group" with >= 5 units."""
+    empty = {"scope": "", "verdict": "", "margin": math.nan, "p_material": math.nan, "q_material": math.nan,
+             "p_equivalence": math.nan, "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan,
+             "share_a_gt_b": math.nan, "pi_low": math.nan, "pi_high": math.nan}
+    if row["metric"] not in ("logprob_gap", "association_gap"):
+        return empty
+    e, lo, hi = row["effect"], row["ci_low"], row["ci_high"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        verdict = "inconclusive"
+    elif lo > margin or hi < -margin:
+        verdict = "material"
+    elif -margin < lo and hi < margin:
+        verdict = "negligible"
+    elif row["significant"]:
+        verdict = "below_margin"
+    else:
+        verdict = "inconclusive"
+    ex = lambda x: math.exp(x) if math.isfinite(x) else math.nan  # noqa: E731
+    return {**empty, "scope": "group" if row["n_units"] >= 5 else "terms", "verdict": verdict, "margin": margin,
+            "p_material": 0.001 if verdict == "material" else 0.5, "q_material": 0.002 if verdict == "material"
+            else 0.6, "p_equivalence": 0.01 if verdict == "negligible" else 0.7, "ratio": ex(e), "ratio_low": ex(lo),
+            "ratio_high": ex(hi), "share_a_gt_b": 0.75 if e > 0 else 0.25, "pi_low": lo - 1.0, "pi_high": hi + 1.0}
 
 
 def _summary(model_id: str, probe_names: list[str], *, top_k: int = 5) -> dict:
@@ -417,7 +447,7 @@ def test_top_findings_are_plain_sentences(report) -> None:
             "(95% CI 1.6–4.5, q = 0.011)") in text
     assert "'violent' is 3.7x more likely after muslim terms than after christian terms" in text
     assert "The association of 'kind' differs across the groups (omnibus test, q = 0.020)" in text
-    assert "No comparison in this probe set is significant" in text  # fills_only
+    assert "No comparison in this probe set is material or significant" in text  # fills_only
 
 
 def test_untrusted_text_is_escaped_not_markup(report) -> None:
@@ -587,3 +617,54 @@ def test_report_package_never_imports_torch() -> None:
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_report_shows_verdicts_at_non_default_alpha_and_margin(tmp_path: Path) -> None:
+    """alpha 0.025 and margin 0.1 nats (both not the defaults) reach the page: margins, levels, badges, sentences."""
+    from albert_audit.metrics import compute_findings
+    from tests.verdict_tables import simulated_tables
+
+    items, targets, fills = simulated_tables(2, gaps=np.r_[np.zeros(6), 0.8, -0.8, 0.05], noise_sd=0.1,
+                                             term_sd=0.1)
+    targets.loc[targets["target"] == "t008", "target"] = XSS_SCRIPT  # a hostile target with a verdict
+    findings = compute_findings(items, targets, fills, seed=0, alpha=0.025, n_resamples=200, margin=0.1)
+    summary = _summary("evil/model", ["sim"])
+    summary["alpha"] = 0.025
+    run = _write_run(tmp_path / "run", items, targets, fills, findings, summary)
+    html = render_report(run).read_text(encoding="utf-8")
+    assert parse(html).errors == []
+    text = " ".join(parse(html).text)
+    assert "How to read verdicts" in text
+    assert "0.1 nats (1.11x)" in text and "0.223 nats" not in text
+    assert "the 95% interval lies within ± the margin" in text  # TOST: 1 - 2 alpha
+    assert "after Benjamini–Hochberg correction at 0.025" in text
+    gaps = findings[findings["verdict"] != ""]
+    assert len(gaps) and (gaps["margin"] == 0.1).all()
+    for verdict, cls in (("material", "v-m"), ("negligible", "v-n"), ("below_margin", "v-b"),
+                         ("inconclusive", "v-i")):
+        assert html.count(f'<td class="{cls}">') == int((gaps["verdict"] == verdict).sum()), verdict
+    material = gaps[gaps["verdict"] == "material"]
+    assert len(material) >= 2, "t006 and t007 carry a planted 0.8-nat gap"
+    assert re.search(r"\(97\.5% CI [0-9.]+–[0-9.]+, q [^)]*\) — material: beyond the 1\.11x margin; "
+                     r"generalises to new terms; a > b in \d+ of 12 templates", text)
+    assert '<span class="badge verdict-material">material</span>' in html
+    counts = re.search(r'id="summary-material" data-n-material="(\d+)"', html)
+    assert int(counts.group(1)) == len(material)
+    assert XSS_SCRIPT in text and "<script>alert(1)</script>" not in html.split("</style>", 1)[1].split(
+        "<script", 1)[0]
+
+
+def test_verdict_phrase_names_scope_and_share() -> None:
+    from albert_audit.report.narrative import finding_sentence
+
+    row = {"metric": "logprob_gap", "target": "nurse", "group_a": "female", "group_b": "male", "effect": 0.9,
+           "ci_low": 0.5, "ci_high": 1.3, "q_value": 0.001, "effect_unit": "nats", "verdict": "negligible",
+           "margin": math.log(1.25), "scope": "group", "share_a_gt_b": 0.75, "n_units": 16}
+    sentence = finding_sentence(row, alpha=0.05)
+    assert sentence.endswith("— negligible: within the 1.25x margin; generalises to new terms; "
+                             "female > male in 12 of 16 templates")
+    row.update(verdict="below_margin", scope="terms", share_a_gt_b=0.5)
+    assert "below the margin: differs from 0 but not shown beyond the 1.25x margin; about these terms; female > " \
+           "male in 8 of 16 templates" in finding_sentence(row, alpha=0.05)
+    row.update(verdict="", metric="logprob_gap")
+    assert "—" not in finding_sentence(row, alpha=0.05)

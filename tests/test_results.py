@@ -16,7 +16,10 @@ from albert_audit.errors import AuditError
 def _findings(**overrides) -> pd.DataFrame:
     row = {"probe_set": "p", "metric": "logprob_gap", "target": "@nurse", "group_a": "a", "group_b": "=b",
            "n_units": 4, "effect": 0.1, "effect_unit": "nats", "ci_low": -0.2, "ci_high": 0.4, "p_value": 0.5,
-           "q_value": 0.5, "significant": False, "direction": "a>b", "method": "m"}
+           "q_value": 0.5, "significant": False, "direction": "a>b", "method": "m", "scope": "terms",
+           "verdict": "inconclusive", "margin": 0.2231, "p_material": 0.9, "q_material": 0.9, "p_equivalence": 0.6,
+           "ratio": 1.105, "ratio_low": 0.819, "ratio_high": 1.492, "share_a_gt_b": 0.75, "pi_low": -0.9,
+           "pi_high": 1.1}
     row.update(overrides)
     return pd.DataFrame([row])
 
@@ -113,4 +116,4 @@ def test_names_that_moved_to_the_contract_stay_importable_from_results():
         contract.ITEMS_FILE, contract.FINDINGS_FILE, contract.SUMMARY_FILE, contract.REPORT_FILE)
     assert results.RUN_FILES == contract.RUN_FILES and results.SUMMARY_SCHEMA_VERSION == contract.SUMMARY_SCHEMA_VERSION
     assert results.FINDINGS_TEXT_COLUMNS == ("probe_set", "metric", "target", "group_a", "group_b", "effect_unit",
-                                             "direction", "method")
+                                             "direction", "method", "scope", "verdict")

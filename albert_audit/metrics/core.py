@@ -25,6 +25,8 @@ class Config:
     n_resamples: int
     unit: str
     """The unit of the paired target comparisons (one of ``units.UNITS``)."""
+    margin: float | None = None
+    """The practical margin of the signed log-ratio gaps in nats (None: the registry's default)."""
 
     @property
     def confidence(self) -> float:
@@ -76,6 +78,18 @@ def row(probe_set: str, metric: str, **fields: Any) -> dict[str, Any]:
         "significant": False,
         "direction": "none",
         "method": "",
+        "scope": "",
+        "verdict": "",
+        "margin": math.nan,
+        "p_material": math.nan,
+        "q_material": math.nan,
+        "p_equivalence": math.nan,
+        "ratio": math.nan,
+        "ratio_low": math.nan,
+        "ratio_high": math.nan,
+        "share_a_gt_b": math.nan,
+        "pi_low": math.nan,
+        "pi_high": math.nan,
     }
     out.update(fields)
     return out

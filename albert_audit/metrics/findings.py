@@ -19,6 +19,7 @@ from albert_audit import registry, stats, units
 from albert_audit.contract import FINDINGS
 from albert_audit.errors import AuditError
 from albert_audit.metrics.core import FINDINGS_COLUMNS, Config, ProbeSetScores
+from albert_audit.metrics.verdicts import add_verdicts, check_margin
 
 UNITS = units.UNITS
 _ITEM_COLUMNS = ("item_id", "probe_set", "template_id", "group", "term", "term_index")
@@ -71,6 +72,7 @@ def compute_findings(
     alpha: float = 0.05,
     n_resamples: int = 10_000,
     unit: str = "template",
+    margin: float | None = None,
 ) -> pd.DataFrame:
     """The findings table (columns ``FINDINGS_COLUMNS``, docs/data_contract.md) of one run's score tables.
 
@@ -79,7 +81,8 @@ def compute_findings(
     Benjamini-Hochberg within each (probe set, metric) family of rows with a p-value; ``significant`` is
     ``q_value <= alpha``; CIs are ``1 - alpha`` two-sided. Rows are sorted by probe set (run order), metric
     (registry order), target, then group pair (group order = first appearance in items); the result does not
-    depend on the input row order or on PYTHONHASHSEED.
+    depend on the input row order or on PYTHONHASHSEED. ``margin``: the practical margin (nats) of the signed
+    log-ratio gaps' verdicts (None: the registry's default, log 1.25); verdicts: :mod:`albert_audit.metrics.verdicts`.
     """
     if not 0.0 < float(alpha) < 1.0:
         raise AuditError(f"alpha {alpha!r}: must be between 0 and 1")
@@ -88,7 +91,8 @@ def compute_findings(
     stats.rng_for(seed, "check")  # validates the seed
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
         raise AuditError(f"n_resamples {n_resamples!r}: must be a positive integer")
-    cfg = Config(seed=int(seed), alpha=float(alpha), n_resamples=int(n_resamples), unit=unit)
+    cfg = Config(seed=int(seed), alpha=float(alpha), n_resamples=int(n_resamples), unit=unit,
+                 margin=check_margin(margin))
 
     items = _prepare_items(items)
     targets = _prepare_scores(targets, _TARGET_COLUMNS, ["item_id", "target"], "targets", items["item_id"])
@@ -106,7 +110,7 @@ def compute_findings(
         data = ProbeSetScores(name=probe_set, groups=groups, targets=tjoined[tjoined["probe_set"] == probe_set],
                               fills=fjoined[fjoined["probe_set"] == probe_set])
         rows.extend(probe_set_rows(data, cfg))
-    return _finish(rows, items, cfg)
+    return add_verdicts(_finish(rows, items, cfg), alpha=cfg.alpha)
 
 
 def probe_set_rows(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:

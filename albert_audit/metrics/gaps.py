@@ -1,8 +1,16 @@
-"""logprob_gap and association_gap: per target and group pair, the mean over units of group a minus group b.
+"""logprob_gap and association_gap: per target and group pair, the mean over templates of group a minus group b.
 
-Units are templates (group means over terms, :mod:`albert_audit.units`) or, with ``unit =
-"template_term_pair"``, (template, term_index) pairs. CI: expanded BCa bootstrap over units; p: two-sided
-sign-flip permutation test (exact for n <= ``stats.EXACT_MAX_N``). Term-pair units are clustered by template
+Default (``unit = "template"``): the group-level crossed analysis of
+:func:`albert_audit.inference.crossed.crossed_gap` over the (templates x terms) item values of both groups
+(:func:`albert_audit.metrics.verdicts.term_cube`): the effect is the mean over templates of (mean over a's
+terms - mean over b's terms); with >= 5 terms per group and >= 5 templates the test and interval account for
+term and template variation (scope ``group``: the claim generalises to new terms), else exact sign flips over
+templates (scope ``terms``: a claim about these terms). p_material / p_equivalence test the effect against the
+margin (registry default log 1.25 nats, or the run's ``margin``); the verdict is added by ``compute_findings``.
+
+Sensitivity analysis (``unit = "template_term_pair"``): units are (template, term_index) pairs; CI: expanded
+BCa bootstrap over units; p: two-sided sign-flip permutation test (exact for n <= ``stats.EXACT_MAX_N``);
+p_material / p_equivalence: sign flips over the same units (scope ``terms``). Term-pair units are clustered by template
 (:func:`cluster_by_template`): whole templates are flipped and resampled.
 """
 
@@ -14,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from albert_audit import registry, stats
+from albert_audit.metrics import verdicts
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 
 UNIT_NOTES = {
@@ -92,6 +101,41 @@ def cluster_by_template(diffs: np.ndarray, templates: np.ndarray) -> tuple[np.nd
 
 def gap_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, Any]]:
     """One row per group pair x target (in that order) of a signed gap metric."""
+    if cfg.unit == "template":
+        return crossed_rows(data, cfg, metric)
+    return pair_rows(data, cfg, metric)
+
+
+def crossed_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, Any]]:
+    """The rows of a signed gap metric by the crossed (templates x terms) analysis."""
+    spec = registry.metric(metric)
+    cube = data.cached("term_cube", lambda: verdicts.term_cube(data.targets, data.groups))
+    values = cube.values[spec.value]
+    n_bad = cube.bad[spec.value].sum(axis=(2, 3))  # (targets, groups)
+    margin = verdicts.margin_for(metric, cfg.margin)
+    rows: list[dict[str, Any]] = []
+    for a, b in itertools.combinations(range(len(data.groups)), 2):
+        got = verdicts.gap_inference(values[:, a], values[:, b], alpha=cfg.alpha, margin=margin,
+                                     n_resamples=cfg.n_resamples,
+                                     rng=stats.rng_for(cfg.seed, f"{data.name}/{metric}/crossed/{a}-{b}"))
+        res = got["res"]
+        for t, target in enumerate(cube.targets):
+            dropped = int(n_bad[t, a] + n_bad[t, b])
+            notes = f"; dropped {dropped} non-finite item value(s)" if dropped else ""
+            rows.append(row(
+                data.name, metric, target=target, group_a=data.groups[a], group_b=data.groups[b],
+                n_units=int(res.n_templates[t]), effect=res.effect[t], effect_unit=spec.unit,
+                ci_low=res.ci_low[t], ci_high=res.ci_high[t], p_value=res.p_value[t],
+                method=f"{VALUE_NOTES[spec.value]}{res.method[t]}; margin {margin:.4g} nats{notes}",
+                scope=str(res.scope[t]), margin=margin, p_material=res.p_material[t],
+                p_equivalence=res.p_equivalence[t], share_a_gt_b=got["share"][t], pi_low=got["pi_low"][t],
+                pi_high=got["pi_high"][t], **verdicts.ratio_fields(res.effect[t], res.ci_low[t], res.ci_high[t]),
+            ))
+    return rows
+
+
+def pair_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, Any]]:
+    """The rows of a signed gap metric over (template, term_index) pairs (the sensitivity analysis)."""
     spec = registry.metric(metric)
     cube = data.cube(cfg.unit)
     mean, bad = cube.mean[spec.value], cube.bad[spec.value]
@@ -104,6 +148,12 @@ def gap_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, A
     if clustered:
         diffs, n_pair_units = cluster_by_template(diffs, cube.units.get_level_values("template_id").to_numpy())
     effect, n, low, high, p, methods = mean_test_rows(diffs, cfg=cfg, key=f"{data.name}/{metric}/{cfg.unit}")
+    margin = verdicts.margin_for(metric, cfg.margin)
+    # one "term" per unit: crossed_gap then runs exact sign flips over the units (scope terms)
+    got = verdicts.gap_inference(diffs[:, :, None], np.zeros_like(diffs)[:, :, None], alpha=cfg.alpha,
+                                 margin=margin, n_resamples=cfg.n_resamples,
+                                 rng=stats.rng_for(cfg.seed, f"{data.name}/{metric}/{cfg.unit}/margin"))
+    res = got["res"]
     rows: list[dict[str, Any]] = []
     for r, (pair, t) in enumerate(itertools.product(range(len(pairs)), range(len(cube.targets)))):
         notes = f"; dropped {n_bad[r]} non-finite" if n_bad[r] else ""
@@ -123,7 +173,11 @@ def gap_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, A
                 ci_low=low[r],
                 ci_high=high[r],
                 p_value=p[r],
-                method=f"{VALUE_NOTES[spec.value]}{methods[r]}; {unit_note}{notes}",
+                method=f"{VALUE_NOTES[spec.value]}{methods[r]}; {unit_note}; margin tests: sign flips "
+                       f"over units, margin {margin:.4g} nats; scope=terms{notes}",
+                scope="terms", margin=margin, p_material=res.p_material[r], p_equivalence=res.p_equivalence[r],
+                share_a_gt_b=got["share"][r], pi_low=got["pi_low"][r], pi_high=got["pi_high"][r],
+                **verdicts.ratio_fields(effect[r], low[r], high[r]),
             )
         )
     return rows

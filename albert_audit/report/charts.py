@@ -124,6 +124,7 @@ def forest_plot(
     title: str = "",
     legend_a: str = "significant, group A higher",
     legend_b: str = "significant, group B higher",
+    legend_none: str = "not significant",
     ratio_axis: bool = True,
     show_legend: bool = True,
 ) -> Chart:
@@ -174,17 +175,17 @@ def forest_plot(
         if ratio_axis:
             _add_ratio_axis(ax, lo_x - pad, hi_x + pad)
         if show_legend:
-            _significance_legend(fig, ax, legend_a, legend_b)
+            _significance_legend(fig, ax, legend_a, legend_b, legend_none)
         svg = svg_fragment(fig, chart_id=chart_id, alt=alt)
     return Chart(chart_id=chart_id, svg=svg, alt=alt)
 
 
-def _significance_legend(fig: Figure, ax, legend_a: str, legend_b: str) -> None:
+def _significance_legend(fig: Figure, ax, legend_a: str, legend_b: str, legend_none: str = "not significant") -> None:
     handles = [
         ax.plot([], [], marker="o", linestyle="none", color=COLOUR_A, label=legend_a)[0],
         ax.plot([], [], marker="o", linestyle="none", color=COLOUR_B, label=legend_b)[0],
         ax.plot([], [], marker="o", linestyle="none", color=COLOUR_NS, markerfacecolor="white",
-                label="not significant")[0],
+                label=legend_none)[0],
     ]
     fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=3, frameon=False,
                borderaxespad=0.2, handletextpad=0.3, columnspacing=1.2)
@@ -280,9 +281,12 @@ CHANGE_STYLE = {
     "amplified": (OKABE_ITO["vermillion"], "^"),
     "reduced": (OKABE_ITO["blue"], "v"),
     "reversed": (OKABE_ITO["reddish_purple"], "D"),
-    "newly_significant": (OKABE_ITO["orange"], "s"),
-    "unchanged": (COLOUR_NS, "o"),
+    "emerged": (OKABE_ITO["orange"], "s"),
+    "negligible": (OKABE_ITO["bluish_green"], "o"),
+    "inconclusive": (COLOUR_NS, "o"),
 }
+#: Change classes drawn as hollow markers (no material change).
+HOLLOW_CHANGES = frozenset({"negligible", "inconclusive"})
 _OTHER_CHANGE_STYLE = (OKABE_ITO["black"], "X")
 
 
@@ -312,7 +316,7 @@ def effect_scatter(base: Sequence[float], candidate: Sequence[float], changes: S
                 continue
             colour, marker = CHANGE_STYLE.get(change, _OTHER_CHANGE_STYLE)
             ax.plot([b for b, _ in chosen], [c for _, c in chosen], marker=marker, linestyle="none",
-                    markersize=5, color=colour, markerfacecolor=colour if change != "unchanged" else "white",
+                    markersize=5, color=colour, markerfacecolor="white" if change in HOLLOW_CHANGES else colour,
                     markeredgewidth=1.0, label=f"{change.replace('_', ' ')} ({len(chosen)})")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)

@@ -15,10 +15,11 @@ from typing import Any
 import pandas as pd
 
 from albert_audit import contract, registry
-from albert_audit.compare import CHANGES
+from albert_audit.compare import CHANGES, MATERIAL_CHANGES
 from albert_audit.report import fmt
 from albert_audit.report.compare_figures import delta_forest, effect_scatter
 from albert_audit.report.compare_models import GRAFT_SENTENCE, model_context, shorten_labels
+from albert_audit.report.narrative import VERDICT_LABELS
 from albert_audit.report.sources import read_compare_folder, run_findings
 
 CHANGED_MAX_ROWS = 300
@@ -82,8 +83,9 @@ def _bias_rows(deltas: pd.DataFrame, base_bias: dict[str, dict[str, Any]],
 
 
 def _changed_rows(deltas: pd.DataFrame) -> tuple[list[dict[str, Any]], int]:
-    """The rows whose change is not "unchanged" (change class order, then candidate, set, |delta|), and their count."""
-    changed = deltas[deltas["change"] != "unchanged"].copy()
+    """The rows with a material change (amplified, reduced, reversed, emerged; in that order, then candidate, set,
+    |delta|), and their count."""
+    changed = deltas[deltas["change"].isin(MATERIAL_CHANGES)].copy()
     order = {c: i for i, c in enumerate(CHANGES)}
     changed["_o"] = changed["change"].map(order).fillna(len(order))
     changed["_m"] = -changed["delta"].abs()
@@ -96,8 +98,32 @@ def _changed_rows(deltas: pd.DataFrame) -> tuple[list[dict[str, Any]], int]:
         "delta": fmt.number(r.delta, signed=True, keep_tiny=True),
         "ci": fmt.ci(r.ci_low, r.ci_high, signed=True, keep_tiny=True), "p": fmt.p_value(r.p_value),
         "q": fmt.p_value(r.q_value), "delta_v": fmt.attr(r.delta), "q_v": fmt.attr(r.q_value),
+        "scope": r.scope or "—", "verdicts": f"{_verdict_text(r.base_verdict)} → {_verdict_text(r.candidate_verdict)}",
     } for r in changed.head(CHANGED_MAX_ROWS).itertuples()]
     return rows, int(len(changed))
+
+
+def _verdict_text(verdict: str) -> str:
+    return VERDICT_LABELS.get(verdict, "—")
+
+
+def margin_rows(deltas: pd.DataFrame, base_findings: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """The margins the comparison used: each compared metric's delta margin (deltas.csv) and the base findings'
+    gap margin (its findings.csv), for the page's "margins" table."""
+    rows = []
+    for metric in registry.compared_ids():
+        sub = deltas[(deltas["metric"] == metric) & fmt.finite_mask(deltas["margin"])]
+        gap = (base_findings[(base_findings["metric"] == metric) & fmt.finite_mask(base_findings["margin"])]
+               if base_findings is not None else None)
+        if sub.empty and (gap is None or gap.empty):
+            continue
+        delta_values = sorted(set(sub["margin"].astype(float)))
+        gap_values = sorted(set(gap["margin"].astype(float))) if gap is not None and len(gap) else []
+        rows.append({"metric": registry.label(metric), "id": metric,
+                     "delta": ", ".join(fmt.margin(v) for v in delta_values) or "—",
+                     "delta_v": fmt.attr(delta_values[0]) if delta_values else None,
+                     "gap": ", ".join(fmt.margin(v) for v in gap_values) or "— (no verdict)"})
+    return rows
 
 
 def _set_blocks(deltas: pd.DataFrame, *, alpha: float, base_label: str) -> list[dict[str, Any]]:
@@ -137,7 +163,8 @@ def build_compare_context(folder: Path) -> dict[str, Any]:
     base_label = fmt.text(base_entry.get("label"))
     base_id = fmt.text((base_entry.get("model") or {}).get("id"))
     models = [model_context(base_entry, base_id)] + [model_context(e, base_id) for e in cand_entries]
-    base_bias = _bias_lookup(run_findings(folder, base_entry))
+    base_findings = run_findings(folder, base_entry)
+    base_bias = _bias_lookup(base_findings)
     cand_bias = {str(e.get("label")): _bias_lookup(run_findings(folder, e)) for e in cand_entries}
 
     change_table = [{"candidate": str(c), "counts": [int((counts or {}).get(ch, 0)) for ch in CHANGES],
@@ -164,6 +191,8 @@ def build_compare_context(folder: Path) -> dict[str, Any]:
         "utility": utility,
         "utility_measured": any(u["ratio_v"] is not None for u in utility),
         "changes": list(CHANGES),
+        "material_changes": list(MATERIAL_CHANGES),
+        "margins": margin_rows(deltas, base_findings),
         "change_table": change_table,
         "bias_rows": _bias_rows(deltas, base_bias, cand_bias, {s["name"]: s["anchor"] for s in sets}),
         "changed_rows": changed_rows,

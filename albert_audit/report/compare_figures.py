@@ -23,7 +23,7 @@ def delta_forest(rows: pd.DataFrame, *, chart_id: str, metric: str, candidate: s
     several_pairs = rows[["group_a", "group_b"]].drop_duplicates().shape[0] > 1
     labels = [f"{r.target} ({r.group_a} vs {r.group_b})" if several_pairs else str(r.target)
               for r in shown.itertuples()]
-    significant = [fmt.finite(q) and float(q) <= alpha for q in shown["q_value"]]
+    material = [str(v) == "material" for v in shown["delta_verdict"]]
     pair = "" if several_pairs else f" ({shown.iloc[0]['group_a']} minus {shown.iloc[0]['group_b']})"
     name = registry.label(metric)
     alt = (f"Forest plot of the change in {name}{pair} per target, {candidate} minus the base, probe set "
@@ -31,12 +31,14 @@ def delta_forest(rows: pd.DataFrame, *, chart_id: str, metric: str, candidate: s
            + "; ".join(f"{lab} {fmt.number(d, signed=True, keep_tiny=True)}"
                        for lab, d in zip(labels, shown["delta"], strict=True)) + ".")
     chart = charts.forest_plot(labels, shown["delta"].tolist(), shown["ci_low"].tolist(), shown["ci_high"].tolist(),
-                               significant, chart_id=chart_id, xlabel=f"delta{pair}, nats (candidate − base)",
-                               alt=alt, legend_a="significant, candidate higher",
-                               legend_b="significant, candidate lower", ratio_axis=False)
-    caption = (f"Change in the {name} per target{pair}: candidate minus base, with {fmt.ci_level(alpha)} paired "
-               f"bootstrap intervals over templates. Filled markers: significant after FDR control "
-               f"(q ≤ {fmt.alpha_text(alpha)}).")
+                               material, chart_id=chart_id, xlabel=f"delta{pair}, nats (candidate − base)",
+                               alt=alt, legend_a="material, candidate higher",
+                               legend_b="material, candidate lower", legend_none="not material", ratio_axis=False)
+    margins = sorted(set(rows["margin"].dropna().astype(float)))
+    margin = f" beyond ± {', '.join(fmt.margin(m) for m in margins)}" if margins else ""
+    caption = (f"Change in the {name} per target{pair}: candidate minus base over the paired items, with "
+               f"{fmt.ci_level(alpha)} confidence intervals (templates and terms crossed). Filled markers: material "
+               f"changes{margin} after FDR control at {fmt.alpha_text(alpha)}.")
     if len(rows) > len(shown):
         caption += f" The {len(shown)} largest of {len(rows)} changes are shown; {contract.DELTAS_FILE} has all."
     return chart.as_context(caption)

@@ -28,7 +28,7 @@ from albert_audit.errors import AuditError
 from albert_audit.metrics import summarise_bias
 from albert_audit.report import fmt
 from albert_audit.report.metadata import run_appendix, run_header
-from albert_audit.report.narrative import finding_sentence, top_findings
+from albert_audit.report.narrative import VERDICT_LABELS, finding_sentence, top_findings, top_items
 from albert_audit.report.run_figures import FOREST_MAX_ROWS, bias_score_forest, gap_forest, means_heatmap
 from albert_audit.report.run_tables import (
     NO_SLOT_LABEL,
@@ -103,6 +103,8 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
         "n_tests": int(len(tested)),
         "n_significant": int(tested["significant"].sum()),
         "sentences": [finding_sentence(r, alpha=alpha) for r in top_findings(rows)],
+        "top": top_items(rows, alpha=alpha),
+        "verdicts": _verdict_counts(rows),
         "forest": forest,
         "forest_note": forest_note,
         "heatmap": heat,
@@ -112,6 +114,23 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
         "findings_caption": f"{len(rows)} row{'s' if len(rows) != 1 else ''} of {contract.FINDINGS_FILE}",
         "methods": [{"index": method_index[m], "text": m} for m in dict.fromkeys(rows["method"]) if m],
     }
+
+
+def _verdict_counts(rows: pd.DataFrame) -> dict[str, int]:
+    """How many rows got each verdict (rows without a verdict left out)."""
+    return {v: int((rows["verdict"] == v).sum()) for v in VERDICT_LABELS}
+
+
+def verdict_guide(findings: pd.DataFrame, alpha: float) -> dict[str, Any]:
+    """What the "How to read verdicts" section prints: the margins this run used, per metric, and alpha."""
+    margins = []
+    for metric, sub in findings[fmt.finite_mask(findings["margin"])].groupby("metric", sort=False):
+        for value in sorted(set(sub["margin"].astype(float))):
+            unit = str(sub["effect_unit"].iloc[0])
+            margins.append({"metric": metric, "label": registry.label(metric), "margin": fmt.margin(value, unit),
+                            "ratio": fmt.margin_ratio(value) if unit == "nats" else "", "value": fmt.attr(value)})
+    return {"alpha": fmt.alpha_text(alpha), "tost_level": fmt.ci_level(2 * alpha), "margins": margins,
+            "labels": VERDICT_LABELS}
 
 
 def _metric_list(present: list[str]) -> list[dict[str, Any]]:
@@ -151,6 +170,9 @@ def build_context(run: RunTables) -> dict[str, Any]:
             "alpha": fmt.alpha_text(alpha),
             "n_tests": int(len(tested)),
             "n_significant": int(tested["significant"].sum()),
+            "n_verdicts": int((findings["verdict"] != "").sum()),
+            "n_material": int((findings["verdict"] == "material").sum()),
+            "n_negligible": int((findings["verdict"] == "negligible").sum()),
             "n_probe_sets": len(sets),
             "chart": summary_chart,
         },
@@ -165,6 +187,7 @@ def build_context(run: RunTables) -> dict[str, Any]:
             "method_strings": [{"index": i, "text": m} for m, i in method_index.items()],
             "top_fills": TOP_FILLS,
             "forest_max_rows": FOREST_MAX_ROWS,
+            "verdicts": verdict_guide(findings, alpha),
         },
         "appendix": run_appendix(summary),
         "toc": _toc(sets),
@@ -179,6 +202,7 @@ def _toc(sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {"anchor": "summary", "label": "Executive summary", "children": []},
         {"anchor": "probe-sets", "label": "Probe sets",
          "children": [{"anchor": s["anchor"], "label": s["name"]} for s in sets]},
-        {"anchor": "methods", "label": "Methods", "children": []},
+        {"anchor": "methods", "label": "Methods",
+         "children": [{"anchor": "verdicts", "label": "How to read verdicts"}]},
         {"anchor": "appendix", "label": "Appendix: run metadata", "children": []},
     ]

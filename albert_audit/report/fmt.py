@@ -85,6 +85,21 @@ def ratio(value: float) -> str:
     return f"{value:.3g}"
 
 
+def margin(value: Any, unit: str = "nats") -> str:
+    """A practical margin: ``0.223 nats (1.25x)`` for a log-ratio margin, else the number and its unit."""
+    if not finite(value):
+        return MISSING
+    x = float(value)
+    if unit == "nats":
+        return f"{x:.3g} nats ({math.exp(x):.3g}x)"
+    return f"{x:.3g} {unit}".strip()
+
+
+def margin_ratio(value: Any) -> str:
+    """A log-ratio margin as its probability ratio: ``1.25x``."""
+    return f"{math.exp(float(value)):.3g}x" if finite(value) else MISSING
+
+
 def share(p: Any) -> str:
     """A probability as a percentage with one decimal ("< 0.1%" below that)."""
     percent = 100.0 * float(p)

@@ -1,4 +1,5 @@
-"""Plain-language sentences of report.html: which significant findings get one, and how each reads."""
+"""Plain-language sentences of report.html: which findings get one (material first, then significant), and how
+each reads (probability ratio with its interval, q, the verdict, the scope, the share of templates)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,38 @@ from albert_audit.report import fmt
 TOP_FINDINGS_PER_SET = 3
 #: Which significant rows make the plain-language top findings first (lower is preferred).
 _SENTENCE_PRIORITY = {"logprob_gap": 0, "association_gap": 1, "fill_divergence": 2, "disco": 3, "omnibus": 4}
+#: Verdicts as the pages name them, and the order in which findings get a sentence.
+VERDICT_LABELS = {"material": "material", "negligible": "negligible", "below_margin": "below the margin",
+                  "inconclusive": "inconclusive"}
+_VERDICT_RANK = {"material": 0}
+SCOPE_TEXT = {"group": "generalises to new terms", "terms": "about these terms"}
+"""How the scope reads: a group-scope claim holds for other terms of the groups, a terms-scope claim for the
+probe set's own terms only."""
+
+
+def verdict_phrase(row: pd.Series | dict[str, Any]) -> str:
+    """The verdict, margin, scope and share of templates of a signed-gap row, for a sentence ("" otherwise).
+
+    E.g. "material: beyond the 1.25x margin; generalises to new terms; higher after female terms in 14 of
+    16 templates".
+    """
+    verdict = str(row.get("verdict", "") or "")
+    if verdict not in VERDICT_LABELS:
+        return ""
+    margin = fmt.as_float(row.get("margin"))
+    parts = [VERDICT_LABELS[verdict]]
+    if math.isfinite(margin):
+        bound = (f"the {fmt.margin_ratio(margin)} margin" if row.get("effect_unit") == "nats"
+                 else f"the margin {fmt.number(margin, 3)}")
+        parts[0] += {"material": f": beyond {bound}", "negligible": f": within {bound}",
+                     "below_margin": f": differs from 0 but not shown beyond {bound}"}.get(verdict, "")
+    scope = SCOPE_TEXT.get(str(row.get("scope", "") or ""))
+    if scope:
+        parts.append(scope)
+    share, n = fmt.as_float(row.get("share_a_gt_b")), fmt.as_float(row.get("n_units"))
+    if math.isfinite(share) and math.isfinite(n) and n > 0:
+        parts.append(f"{row['group_a']} > {row['group_b']} in {round(share * n):d} of {int(n)} templates")
+    return "; ".join(parts)
 
 
 def finding_sentence(row: pd.Series | dict[str, Any], *, alpha: float = 0.05) -> str:
@@ -35,11 +68,13 @@ def finding_sentence(row: pd.Series | dict[str, Any], *, alpha: float = 0.05) ->
             higher, lower, ratio, r_low, r_high = b, a, math.exp(-effect), math.exp(-high), math.exp(-low)
         ci = (f"{level} {fmt.ratio(r_low)}–{fmt.ratio(r_high)}"
               if math.isfinite(low) and math.isfinite(high) else f"{level} not available")
+        verdict = verdict_phrase(row)
+        tail = f" — {verdict}" if verdict else ""
         if metric == "logprob_gap":
             return (f"'{target}' is {fmt.ratio(ratio)}x more likely after {higher} terms than after "
-                    f"{lower} terms ({ci}, {q})")
+                    f"{lower} terms ({ci}, {q}){tail}")
         return (f"Relative to its prior, '{target}' is {fmt.ratio(ratio)}x more strongly associated with "
-                f"{higher} terms than with {lower} terms ({ci}, {q})")
+                f"{higher} terms than with {lower} terms ({ci}, {q}){tail}")
     unit = f" {row['effect_unit']}" if row["effect_unit"] else ""
     ci = f"{level} {fmt.ci(low, high)}"
     if metric == "fill_divergence":
@@ -57,16 +92,26 @@ def finding_sentence(row: pd.Series | dict[str, Any], *, alpha: float = 0.05) ->
     return f"{registry.label(metric)}: {subject}{a} vs {b}: {fmt.number(effect)}{unit} ({ci}, {q})"
 
 
+def top_items(rows: pd.DataFrame, *, alpha: float) -> list[dict[str, str]]:
+    """The top findings of a probe set as ``{"text", "verdict", "verdict_label"}`` (the badge beside the text)."""
+    return [{"text": finding_sentence(r, alpha=alpha), "verdict": str(r.get("verdict", "") or ""),
+             "verdict_label": VERDICT_LABELS.get(str(r.get("verdict", "") or ""), "")} for r in top_findings(rows)]
+
+
 def top_findings(rows: pd.DataFrame, *, limit: int = TOP_FINDINGS_PER_SET) -> list[pd.Series]:
-    """The significant rows worth a sentence: log-prob gaps first, then by q, then by |effect|; one per target."""
-    candidates = rows[rows["significant"] & rows["metric"].isin(_SENTENCE_PRIORITY)
+    """The rows worth a sentence: material or significant ones; material first, then log-prob gaps first, then
+    by q, then by |effect|; one per target."""
+    verdict = rows["verdict"] if "verdict" in rows.columns else pd.Series("", index=rows.index)
+    material = verdict == "material"
+    candidates = rows[(rows["significant"] | material) & rows["metric"].isin(_SENTENCE_PRIORITY)
                       & (fmt.finite_mask(rows["effect"]) | (rows["metric"] == "omnibus"))].copy()
     if candidates.empty:
         return []
+    candidates["_verdict"] = verdict[candidates.index].map(_VERDICT_RANK).fillna(1)
     candidates["_priority"] = candidates["metric"].map(_SENTENCE_PRIORITY)
     candidates["_q"] = candidates["q_value"].fillna(1.0)
     candidates["_size"] = -candidates["effect"].abs().fillna(0.0)
-    candidates = candidates.sort_values(["_priority", "_q", "_size"], kind="mergesort")
+    candidates = candidates.sort_values(["_verdict", "_priority", "_q", "_size"], kind="mergesort")
     chosen: list[pd.Series] = []
     seen: set[tuple[str, ...]] = set()
     for _, row in candidates.iterrows():
