@@ -79,8 +79,10 @@ def test_scope_needs_five_terms_per_group() -> None:
     for n_terms, scope in ((4, "terms"), (5, "group")):
         values = {"a": rng.normal(-6, 0.3, (2, 8, n_terms)), "b": rng.normal(-6, 0.3, (2, 8, n_terms))}
         findings = compute_findings(*tables_from_values(values), seed=0, n_resamples=N)
-        gaps = findings[findings["metric"].isin(registry.signed_ids())]
+        gaps = findings[findings["metric"].isin(["logprob_gap", "association_gap"])]
         assert (gaps["scope"] == scope).all(), n_terms
+        shifts = findings[findings["metric"].isin(["group_shift", "gap_beyond_shift"])]
+        assert (shifts["scope"] == "terms").all()  # templates-only inference: a claim about these terms
         assert gaps["method"].str.contains(f"scope={scope}").all()
 
 
@@ -90,7 +92,9 @@ def test_margin_override_changes_verdicts_alpha_too() -> None:
     tables = simulated_tables(11, gaps=gaps, term_sd=0.1, noise_sd=0.1, template_group_sd=0.05, n_terms=8)
     default = compute_findings(*tables, seed=0, n_resamples=N)
     narrow = compute_findings(*tables, seed=0, n_resamples=N, margin=0.1, alpha=0.025)
-    signed = default["metric"].isin(registry.signed_ids())
+    judged = [m for m in registry.metric_ids() if registry.metric(m).margin is not None]
+    assert judged == ["logprob_gap", "association_gap"]
+    signed = default["metric"].isin(judged)
     assert np.allclose(default.loc[signed, "margin"], math.log(1.25))
     assert np.allclose(narrow.loc[signed, "margin"], 0.1)
     assert (narrow.loc[signed, "p_material"] <= default.loc[signed, "p_material"]).all()
@@ -100,7 +104,8 @@ def test_margin_override_changes_verdicts_alpha_too() -> None:
     # the margin applies to the log-ratio gaps only
     other = ~signed
     assert (narrow.loc[other, "verdict"] == "").all() and narrow.loc[other, "margin"].isna().all()
-    assert (narrow.loc[other, "scope"] == "").all()
+    unsigned = ~default["metric"].isin(registry.signed_ids())
+    assert (narrow.loc[unsigned, "scope"] == "").all()
 
 
 def test_verdict_is_material_before_significant_and_negligible_rules() -> None:
@@ -128,7 +133,7 @@ def test_families_are_per_probe_set_and_metric() -> None:
 def test_template_term_pair_rows_get_verdicts() -> None:
     findings = compute_findings(*make_tables(groups=TWO, gaps={"nurse": 1.0}), seed=0, n_resamples=N,
                                 unit="template_term_pair")
-    gaps = findings[findings["metric"].isin(registry.signed_ids())]
+    gaps = findings[findings["metric"].isin(["logprob_gap", "association_gap"])]
     assert (gaps["scope"] == "terms").all() and set(gaps["verdict"]) <= set(VERDICTS)
     assert gaps["method"].str.contains("margin tests: sign flips over units").all()
 

@@ -13,7 +13,8 @@ def tables_from_values(values: dict[str, np.ndarray], *, probe_set: str = "sim",
                        target_names: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(items, targets, empty fills) of one probe set; ``values[group]`` has shape (targets, templates, terms).
 
-    The prior log-prob is a constant, so the association gap equals the log-prob gap.
+    The term log-prob equals the target log-prob and its prior is a constant, so the association gap equals
+    the log-prob gap.
     """
     first = next(iter(values.values()))
     n_targets, n_templates = first.shape[:2]
@@ -27,11 +28,12 @@ def tables_from_values(values: dict[str, np.ndarray], *, probe_set: str = "sim",
                 items.append((item_id, probe_set, j, f"T{j} <group> [MASK]", group, term, k, f"T{j} {term} [MASK]",
                               f"T{j} [MASK] [MASK]"))
                 for t in range(n_targets):
-                    rows.append((item_id, names[t], 1, float(x[t, j, k]), -5.0))
+                    rows.append((item_id, names[t], 1, float(x[t, j, k]), float(x[t, j, k]), -5.0))
                 item_id += 1
     items_df = pd.DataFrame(items, columns=["item_id", "probe_set", "template_id", "template", "group", "term",
                                             "term_index", "text", "prior_text"])
-    targets_df = pd.DataFrame(rows, columns=["item_id", "target", "n_pieces", "logprob", "prior_logprob"])
+    targets_df = pd.DataFrame(rows, columns=["item_id", "target", "n_pieces", "logprob", "term_logprob",
+                                             "term_prior_logprob"])
     fills = pd.DataFrame({"item_id": pd.Series(dtype="int64"), "rank": pd.Series(dtype="int64"),
                           "token_id": pd.Series(dtype="int64"), "token": pd.Series(dtype=object),
                           "prob": pd.Series(dtype=float), "logprob": pd.Series(dtype=float)})

@@ -23,6 +23,7 @@ import numpy as np
 from albert_audit import registry
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 from albert_audit.metrics.gaps import VALUE_NOTES, mean_test_rows
+from albert_audit.metrics.verdicts import ratio_fields
 
 
 def pair_gaps(data: ProbeSetScores, value: str) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -51,7 +52,8 @@ def group_shift(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
         row(data.name, "group_shift", group_a=data.groups[a], group_b=data.groups[b], n_units=int(n[i]),
             effect=effect[i], effect_unit=spec.unit, ci_low=low[i], ci_high=high[i], p_value=p[i],
             method=f"{VALUE_NOTES[spec.value]}per template the mean gap over {gaps.shape[1]} targets; "
-                   f"{methods[i]}; units=templates")
+                   f"{methods[i]}; units=templates; scope=terms",
+            scope="terms", **ratio_fields(effect[i], low[i], high[i]))
         for i, (a, b) in enumerate(pairs)
     ]
 
@@ -73,5 +75,6 @@ def gap_beyond_shift(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
                         group_b=data.groups[b], n_units=int(n[r]), effect=effect[r], effect_unit=spec.unit,
                         ci_low=low[r], ci_high=high[r], p_value=p[r],
                         method=f"{VALUE_NOTES[spec.value]}per template the target's gap minus the mean gap over "
-                               f"{gaps.shape[1]} targets; {methods[r]}; units=templates"))
+                               f"{gaps.shape[1]} targets; {methods[r]}; units=templates; scope=terms",
+                        scope="terms", **ratio_fields(effect[r], low[r], high[r])))
     return rows
