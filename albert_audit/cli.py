@@ -300,12 +300,11 @@ def cmd_probes_list(args: argparse.Namespace) -> int:
 
 def cmd_probes_validate(args: argparse.Namespace) -> int:
     """`albert-audit probes validate PATH...`."""
-    from albert_audit.api import MAX_FINDINGS_ROWS, load_probes, size_warnings
+    from albert_audit.api import load_probes, size_warnings
 
     probe_sets = load_probes(args.paths)
-    limit = args.max_findings or MAX_FINDINGS_ROWS
     for probe_set in probe_sets:
-        for warning in [*probe_set.warnings, *size_warnings([probe_set], limit)]:
+        for warning in [*probe_set.warnings, *size_warnings([probe_set], args.max_findings)]:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"ok: {probe_set.path} ({probe_set.name}: {len(probe_set.templates)} templates, "
               f"{len(probe_set.groups)} groups, {len(probe_set.targets)} targets)")
@@ -393,7 +392,11 @@ def _run_handler(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     signals.install_stop_handlers()  # Ctrl-C and SIGTERM stop a run even when inherited as ignored
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt as exc:
+        print("interrupted", file=sys.stderr)
+        return signals.exit_code(exc)
     if getattr(args, "offline", False):
         # read by huggingface_hub when it is imported, which happens later, inside the engine
         os.environ["HF_HUB_OFFLINE"] = "1"

@@ -20,8 +20,10 @@ def estimated_rows(probe_set: ProbeSet) -> int:
     return len(registry.metric_ids()) * max(len(probe_set.targets), 1) * max(pairs, 1)
 
 
-def size_warnings(probe_sets: list[ProbeSet], limit: int = MAX_FINDINGS_ROWS) -> list[str]:
-    """One warning per probe set whose estimated findings rows exceed ``limit``, saying how to narrow it."""
+def size_warnings(probe_sets: list[ProbeSet], limit: int | None = None) -> list[str]:
+    """One warning per probe set whose estimated findings rows exceed ``limit`` (default MAX_FINDINGS_ROWS),
+    saying how to narrow it."""
+    limit = MAX_FINDINGS_ROWS if limit is None else limit
     warnings = []
     for probe_set in probe_sets:
         rows = estimated_rows(probe_set)
