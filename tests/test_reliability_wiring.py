@@ -306,10 +306,14 @@ def test_unusable_out_is_one_line(tmp_path, tiny_model_dir, run_args, case):
                      "inside-the-package": (REPO / "albert_audit" / f"_wiring_out_{os.getpid()}", "package"),
                      "model-folder": (model / "results", "model's folder"),
                      "proc": (Path("/proc/albert_audit_out"), "pseudo file system")}[case]
-    done = cli(*run_args(out, model=model))
-    one_error_line(done, fragment)
-    assert done.lines[0].startswith("error: --out ")
-    assert not out.exists()
+    try:
+        done = cli(*run_args(out, model=model))
+        one_error_line(done, fragment)
+        assert done.lines[0].startswith("error: --out ")
+        assert not out.exists()
+    finally:
+        if case == "inside-the-package":
+            shutil.rmtree(out, ignore_errors=True)  # never leave results inside the repository
 
 
 def test_compare_checks_its_out_folder(tmp_path, reference):
@@ -428,6 +432,46 @@ def test_an_os_failure_is_one_line(monkeypatch, capsys, tmp_path, code):
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and "findings.csv" in err
     assert ("no space" in err) if code == errno.ENOSPC else ("read-only" in err)
+
+
+@pytest.mark.parametrize("fails", [True, False])
+def test_library_warnings_never_precede_an_error_line(monkeypatch, capsys, tmp_path, fails):
+    import warnings
+
+    import albert_audit.api
+    from albert_audit.cli import main
+    from albert_audit.errors import AuditError
+
+    def loading(config):
+        warnings.warn("a library's warning while loading", UserWarning, stacklevel=1)
+        if fails:
+            raise AuditError("the model cannot be loaded")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(albert_audit.api, "run_audit", loading)
+    code = main(["run", "--model", "m", "--probes", "p", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    if fails:
+        assert code == 2 and err == "error: the model cannot be loaded\n"
+    else:
+        assert code == 130 and err.startswith("interrupted")
+
+
+def test_warnings_of_a_successful_command_are_shown_after_it(monkeypatch, capsys):
+    import warnings
+
+    import albert_audit.cli
+    from albert_audit.cli import main
+
+    def listing(args):
+        warnings.warn("deprecated thing", UserWarning, stacklevel=1)
+        print("listed")
+        return 0
+
+    monkeypatch.setattr(albert_audit.cli, "cmd_probes_list", listing)
+    assert main(["probes", "list"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "listed\n" and captured.err == "warning: deprecated thing\n"
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path):
