@@ -249,28 +249,19 @@ def test_a_crash_in_statistics_resumes_without_scoring_again(tmp_path, run_args,
     assert leftovers(out) == []
 
 
-def test_kill_9_mid_run_then_rerun_is_byte_identical(tmp_path, run_args, reference):
+def test_kill_9_mid_run_then_rerun_is_byte_identical_and_sweeps_leftovers(tmp_path, run_args, reference):
+    """kill -9 once the scored batches or the staging folder exist; the rerun resumes, removes the killed
+    process's staging folder and any stale temporary file, and ends byte-identical to an uninterrupted run."""
     out = tmp_path / "killed"
-    triggers = [lambda: (out / ".partial").exists() or any(out.glob(".staging-*")),
-                lambda: any((s / "summary.json").exists() for s in out.glob(".staging-*"))]
-    for trigger in triggers:
-        proc = subprocess.Popen(command(*run_args(out)), env=env(), cwd=REPO, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            wait_for(trigger, proc)
-        finally:
-            proc.kill()
-            proc.wait(60)
-    done = cli(*run_args(out))
-    assert done.code == 0, done.stderr[-2000:]
-    same_results(out, reference)
-    assert leftovers(out) == []
-
-
-def test_stale_temporaries_and_staging_folders_are_swept(tmp_path, run_args, reference):
-    out = Path(shutil.copytree(reference, tmp_path / "stale"))
-    (out / ".findings.csv.k9a8b7c6.tmp").write_text("half", encoding="utf-8")
-    (out / ".staging-99999999").mkdir()
+    proc = subprocess.Popen(command(*run_args(out)), env=env(), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: (out / ".partial").exists() or any(out.glob(".staging-*")), proc)
+    finally:
+        proc.kill()
+        proc.wait(60)
+    (out / ".findings.csv.k9a8b7c6.tmp").write_text("half", encoding="utf-8")  # a killed atomic write
+    (out / ".staging-99999999").mkdir(exist_ok=True)  # a killed run's staging folder, incomplete
     (out / ".staging-99999999" / "findings.csv").write_text("half", encoding="utf-8")
     done = cli(*run_args(out))
     assert done.code == 0, done.stderr[-2000:]
@@ -383,6 +374,16 @@ def test_control_characters_of_a_file_name_are_escaped(tmp_path):
     done = cli("probes", "validate", tmp_path / "bad\x1b[2Jname.yaml")
     one_error_line(done, "\\x1b[2Jname.yaml")
     assert "\x1b" not in done.stderr
+
+
+def test_argument_errors_escape_the_value(capsys):
+    from albert_audit.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "--model", "m", "--probes", "p", "--out", "o", "--unit", "\x1b[2J" + "x" * 5000])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b[2J" in err and len(err) < 2000
 
 
 def test_probes_list_piped_to_head_ends_quietly():
