@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from albert_audit import __version__, signals
 from albert_audit.contract import COMPARE_REPORT_FILE, DELTAS_FILE, REPORT_FILE
@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 #: The commands that score a model (and so keep scored batches to resume from after an interruption).
 SCORING_COMMANDS = ("run", "compare", "demo")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the values it repeats in its error line escaped and cut (albert_audit.errors.shown)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {shown(message, limit=300)}\n")
 
 
 def _batch_size(value: str) -> int | str:
@@ -111,7 +119,7 @@ def _add_stats_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="albert-audit",
         description="Bias and fairness audits of masked language models (albert-large-v2 and descendants).")
     parser.add_argument("--version", action="version", version=f"albert-audit {__version__}")
