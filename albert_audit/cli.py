@@ -1,40 +1,43 @@
 """The `albert-audit` command line: parse arguments, call the Python API, print. No logic lives here.
 
-Exit codes: 0 success, 1 an internal error (a bug: please report it), 2 a bad input or an unusable model
-(one line on stderr saying what and where), 130 interrupted by Ctrl-C.
+Exit codes: 0 success, 1 an internal error (a bug: please report it; it shows a traceback), 2 a bad input, an
+unusable model, a folder in use or an operating-system failure such as a full disk (one line on stderr saying
+what and where), 130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
-import signal
 import sys
-import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from albert_audit import __version__
+from albert_audit import __version__, signals
 from albert_audit.contract import COMPARE_REPORT_FILE, DELTAS_FILE, REPORT_FILE
-from albert_audit.errors import AuditError
+from albert_audit.errors import AuditError, shown
+from albert_audit.outdir import os_reason
+from albert_audit.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "Terminated", "build_parser", "main"]
 
 if TYPE_CHECKING:
     from albert_audit.api import CompareResult
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 #: The commands that score a model (and so keep scored batches to resume from after an interruption).
 SCORING_COMMANDS = ("run", "compare", "demo")
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so that cleanup code (checkpoint flushes) runs."""
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the values it repeats in its error line escaped and cut (albert_audit.errors.shown)."""
 
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {shown(message, limit=300)}\n")
 
 
 def _batch_size(value: str) -> int | str:
@@ -78,6 +81,16 @@ def _alpha(value: str) -> float:
     return number
 
 
+def _margin(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (nats), got {shown(repr(value))}") from None
+    if not number >= 0.0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (nats), got {shown(repr(value))}")
+    return number
+
+
 def _add_model_options(parser: argparse.ArgumentParser, *, revision: bool = True) -> None:
     if revision:
         parser.add_argument("--revision", help="hub branch, tag or commit of the model")
@@ -99,11 +112,14 @@ def _add_stats_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=_alpha, default=0.05, help="false discovery rate (default 0.05)")
     parser.add_argument("--n-resamples", type=_positive_int, default=10_000,
                         help="bootstrap and Monte Carlo permutation resamples (default 10000)")
+    parser.add_argument("--margin", type=_margin, default=None, metavar="NATS",
+                        help="margin of practical significance of every signed finding, in nats (log probability "
+                             "ratio, >= 0); default: each metric's registry default")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="albert-audit",
         description="Bias and fairness audits of masked language models (albert-large-v2 and descendants).")
     parser.add_argument("--version", action="version", version=f"albert-audit {__version__}")
@@ -141,8 +157,31 @@ def build_parser() -> argparse.ArgumentParser:
     validate = probe_commands.add_parser("validate", help="check probe-set files; exit 2 on the first bad one")
     validate.add_argument("paths", nargs="+", metavar="PATH")
     validate.set_defaults(handler=cmd_probes_validate)
+    validate.add_argument("--max-findings", type=_positive_int, default=None, metavar="ROWS",
+                          help="warn above this many estimated findings rows per set (default 50000)")
     _add_compare_parser(commands)
+    _add_analyze_parser(commands)
     return parser
+
+
+def _add_analyze_parser(commands: argparse._SubParsersAction) -> None:
+    """The `analyze` subcommand: findings (and report) again from a run folder's saved scores."""
+    analyze = commands.add_parser(
+        "analyze", help="recompute findings.csv (and report.html) of a run folder from its saved scores (no model)",
+        description="Recompute a run folder's findings from its score tables, with the run's own statistics "
+                    "options or the ones given here; the score tables are never rewritten.")
+    analyze.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    analyze.add_argument("--seed", type=_non_negative_int, default=None, help="seed of every resampling "
+                         "(default: the run's)")
+    analyze.add_argument("--alpha", type=_alpha, default=None, help="false discovery rate (default: the run's)")
+    analyze.add_argument("--n-resamples", type=_positive_int, default=None,
+                         help="bootstrap and Monte Carlo permutation resamples (default: the run's)")
+    analyze.add_argument("--margin", type=_margin, default=None, metavar="NATS",
+                         help="margin of practical significance, in nats (default: the run's)")
+    analyze.add_argument("--unit", choices=("template", "template_term_pair"), default=None,
+                         help="unit of the paired group comparisons (default: the run's)")
+    analyze.add_argument("--no-report", action="store_true", help="skip report.html (an old one is removed)")
+    analyze.set_defaults(handler=cmd_analyze)
 
 
 def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
@@ -165,6 +204,8 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
                          "deltas.csv, compare_summary.json, compare.html)")
     _add_model_options(compare, revision=False)
     _add_stats_options(compare)
+    compare.add_argument("--delta-margin", type=_margin, default=None, metavar="NATS",
+                         help="margin of the deltas' verdicts, in nats (>= 0); default: the registry defaults")
     compare.add_argument("--no-report", action="store_true", help="skip compare.html")
     compare.add_argument("--no-run-reports", action="store_true", help="skip each model's report.html")
     compare.add_argument("--no-utility", action="store_true", help="skip the pseudo-perplexity of each model")
@@ -181,7 +222,7 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _stats_options(args: argparse.Namespace) -> dict[str, Any]:
     """The statistics options (albert_audit.api.StatsOptions) from the arguments."""
-    options = {"seed": args.seed, "alpha": args.alpha, "n_resamples": args.n_resamples}
+    options = {"seed": args.seed, "alpha": args.alpha, "n_resamples": args.n_resamples, "margin": args.margin}
     if hasattr(args, "unit"):
         options["unit"] = args.unit
     return options
@@ -201,10 +242,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"scored {counts['items']} items ({counts['unique_sequences']} unique sequences) on "
           f"{summary['device']} in {summary['timings_s']['score']:.1f} s")
     if result.findings is not None:
-        n_sig = int(result.findings["significant"].astype(bool).sum())
-        print(f"{len(result.findings)} findings, {n_sig} significant at FDR {summary['alpha']}")
+        print(findings_line(result.findings, alpha=summary["alpha"]))
     print(f"run folder: {result.out}")
     if config.write_report:
+        print(f"report: {result.out / REPORT_FILE}")
+    return 0
+
+
+#: Verdicts in the order the summary line gives them (the findings' ``verdict`` column).
+VERDICTS = ("material", "negligible", "below margin", "inconclusive")
+
+
+def findings_line(findings: Any, *, alpha: float) -> str:
+    """The CLI's summary of a findings table: verdict counts when it has a ``verdict`` column, else the count
+    of significant rows."""
+    if "verdict" in findings.columns:
+        verdicts = findings["verdict"].fillna("").astype(str).str.replace("_", " ")
+        counts = verdicts[verdicts != ""].value_counts()
+        listed = [f"{int(counts[v])} {v}" for v in VERDICTS if v in counts]
+        listed += [f"{int(n)} {v}" for v, n in counts.items() if v not in VERDICTS]
+        n_sig = int(findings["significant"].astype(bool).sum()) if "significant" in findings.columns else 0
+        return (f"{len(findings)} findings: {', '.join(listed) or 'no verdicts'} ({n_sig} significant at FDR "
+                f"{alpha})")
+    n_sig = int(findings["significant"].astype(bool).sum())
+    return f"{len(findings)} findings, {n_sig} significant at FDR {alpha}"
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """`albert-audit analyze RUN_DIR`."""
+    from albert_audit.api import analyze_run
+
+    result = analyze_run(args.run_dir, write_report=not args.no_report, seed=args.seed, alpha=args.alpha,
+                         n_resamples=args.n_resamples, margin=args.margin, unit=args.unit)
+    summary = result.summary
+    if result.findings is not None:
+        print(findings_line(result.findings, alpha=summary["alpha"]))
+    margin = summary.get("margin")
+    print(f"findings: {result.out / 'findings.csv'} (seed {summary['seed']}, n_resamples {summary['n_resamples']}, "
+          f"unit {summary['unit']}, margin {'registry defaults' if margin is None else margin})")
+    if not args.no_report:
         print(f"report: {result.out / REPORT_FILE}")
     return 0
 
@@ -232,11 +308,11 @@ def cmd_probes_list(args: argparse.Namespace) -> int:
 
 def cmd_probes_validate(args: argparse.Namespace) -> int:
     """`albert-audit probes validate PATH...`."""
-    from albert_audit.spec import load_probe_sets
+    from albert_audit.api import load_probes, size_warnings
 
-    probe_sets = load_probe_sets(args.paths)
+    probe_sets = load_probes(args.paths)
     for probe_set in probe_sets:
-        for warning in probe_set.warnings:
+        for warning in [*probe_set.warnings, *size_warnings([probe_set], args.max_findings)]:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"ok: {probe_set.path} ({probe_set.name}: {len(probe_set.templates)} templates, "
               f"{len(probe_set.groups)} groups, {len(probe_set.targets)} targets)")
@@ -250,6 +326,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = CompareConfig(
         out=args.out, base=args.base, candidates=args.candidate, probes=args.probes, base_run=args.base_run,
         candidate_runs=args.candidate_run, quantize=args.quantize, write_report=not args.no_report,
+        delta_margin=args.delta_margin,
         write_run_reports=not args.no_run_reports, utility=not args.no_utility, **_model_options(args),
         **_stats_options(args))
     result = compare_runs(config)
@@ -287,27 +364,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: OS errors a command meets from its surroundings (a full disk, a read-only file system...), shown as one line.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EIO,
+                                errno.ENAMETOOLONG, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EFBIG,
+                                errno.ELOOP, errno.EXDEV, errno.EBUSY, errno.ETXTBSY, errno.ESTALE})
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else None
+    return f"error: {shown(where) + ': ' if where is not None else ''}{os_reason(exc)}"
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe (`albert-audit probes list | head -1`): point stdout at /dev/null so that Python's
+    final flush at exit raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _run_handler(args: argparse.Namespace) -> int:
+    """The command's handler, with Python warnings from the libraries held back while it runs: shown after
+    a success, dropped after an error (so that nothing precedes the error line)."""
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    with warnings.catch_warnings(record=True) as caught:
+        code = handler(args)
+    for warning in caught:
+        print(f"warning: {shown(warning.message, limit=300)}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    signals.install_stop_handlers()  # Ctrl-C and SIGTERM stop a run even when inherited as ignored
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt as exc:
+        print("interrupted", file=sys.stderr)
+        return signals.exit_code(exc)
     if getattr(args, "offline", False):
         # read by huggingface_hub when it is imported, which happens later, inside the engine
         os.environ["HF_HUB_OFFLINE"] = "1"
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        return handler(args)
+        code = _run_handler(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()  # the reader went away (`| head`): not an error
+        return 0
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise  # not the surroundings: a bug, shown with its traceback
+        print(_os_error_line(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         if args.command in SCORING_COMMANDS:
-            print("interrupted: scored batches are kept; rerun the same command to resume (files already "
-                  "written are complete: each is written atomically)", file=sys.stderr)
+            print("interrupted: scored batches are kept; rerun the same command to resume (the previous results "
+                  "of the folder are untouched until a run completes)", file=sys.stderr)
         else:
             print("interrupted", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return signals.exit_code(exc)
 
 
 if __name__ == "__main__":

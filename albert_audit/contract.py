@@ -302,6 +302,8 @@ class RunSummary(_JsonRecord):
     alpha: float = doc("false discovery rate: a finding is significant when q_value <= alpha")
     n_resamples: int = doc("bootstrap and Monte Carlo permutation resamples")
     unit: str = doc("unit of the paired group comparisons: template or template_term_pair")
+    margin: float | None = doc("--margin of practical significance (nats) the findings used; null: each metric's "
+                               "registry default", default=None)
     top_k: int = doc("fills kept per item in fills.parquet")
     multi_piece_method: str = doc("how a target of several pieces is scored (chain rule, see README)")
     counts: RunCounts = doc("how much was scored")
@@ -356,6 +358,10 @@ class CompareSummary(_JsonRecord):
     seed: int = doc("seed of the deltas' resampling")
     alpha: float = doc("false discovery rate of the deltas")
     n_resamples: int = doc("bootstrap and permutation resamples of the deltas")
+    margin: float | None = doc("--margin (nats) the runs' findings were asked for; null: registry defaults",
+                               default=None)
+    delta_margin: float | None = doc("--delta-margin (nats) of the deltas' verdicts; null: registry defaults",
+                                     default=None)
     quantize: str | None = doc("int8 when the candidates were dynamically quantized, else None")
     base: CompareModel = doc("the base model's run")
     candidates: list[CompareModel] = doc("each candidate's run, in order")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from albert_audit.errors import AuditError
+from albert_audit.errors import AuditError, shown
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _PROBE_SUFFIXES = (".yaml", ".yml")
@@ -41,25 +41,35 @@ def list_shipped() -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in _PROBE_SUFFIXES and p.is_file())
 
 
+def os_reason(exc: OSError) -> str:
+    """A short reason for an OS error (albert_audit.outdir's words; imported late: outdir imports this module)."""
+    from albert_audit.outdir import os_reason as reason
+
+    return reason(exc)
+
+
 def resolve_probe_arg(arg: str) -> Path:
     """Resolve a ``--probes`` argument: an existing file, or the name of a shipped probe set.
 
     Raises :class:`AuditError` for a directory, a missing path, or an unknown name (listing the names).
     """
     path = Path(arg)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        raise AuditError(f"{arg}: is a directory; pass a probe-set YAML file or a shipped set's name")
+    try:
+        if path.is_dir():
+            raise AuditError(f"{shown(arg)}: is a directory; pass a probe-set YAML file or a shipped set's name")
+        if path.exists() or path.is_symlink():
+            return path  # a file, or a device, FIFO or broken link that the reader refuses with its own line
+    except OSError as exc:
+        raise AuditError(f"{shown(arg)}: cannot use this path ({os_reason(exc)})") from None
     shipped = {p.stem: p for p in list_shipped()}
     if arg in shipped:
         return shipped[arg]
     looks_like_path = any(sep in arg for sep in ("/", "\\")) or arg.endswith(_PROBE_SUFFIXES)
     if looks_like_path:
-        raise AuditError(f"{arg}: no such file")
+        raise AuditError(f"{shown(arg)}: no such file")
     close = difflib.get_close_matches(arg, list(shipped), n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     available = ", ".join(shipped) if shipped else f"none found in {shipped_probes_dir()}"
     raise AuditError(
-        f"'{arg}' is neither a file nor a shipped probe set{hint}; shipped probe sets: {available}"
+        f"'{shown(arg)}' is neither a file nor a shipped probe set{hint}; shipped probe sets: {available}"
     )

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import yaml
 
+from albert_audit import inputs
 from albert_audit.errors import AuditError
+from albert_audit.errors import shown as shown_value
 
 MASK_PLACEHOLDER = "[MASK]"
 """How probe files write the mask; the engine replaces it with the model's own mask token."""
@@ -305,21 +307,12 @@ class _Problems:
 
 
 def _read_text(path: Path, shown: str) -> tuple[str, str]:
-    """Read, size-check and decode a probe file; returns (NFC text, sha256 of the bytes)."""
-    if not path.exists():
-        raise AuditError(f"{shown}: no such file")
-    if path.is_dir():
-        raise AuditError(f"{shown}: is a directory, expected a probe-set YAML file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise AuditError(
-                f"{shown}: file is {size / 2**20:.1f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit "
-                "for probe sets"
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise AuditError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    """Read, size-check and decode a probe file; returns (NFC text, sha256 of the bytes).
+
+    Only regular files are read (albert_audit.inputs): a device such as /dev/zero, a FIFO or a folder is refused
+    before any byte is read, and so is a file over MAX_FILE_BYTES.
+    """
+    data = inputs.read_bytes_limited(path, what="a probe-set YAML file", max_bytes=MAX_FILE_BYTES)
     sha = hashlib.sha256(data).hexdigest()
     try:
         text = data.decode("utf-8-sig")
@@ -1058,7 +1051,7 @@ def find_lexicon(name: str, probe_dir: Path | None = None) -> Path | None:
 
 def load_lexicon(path: str | PathLike[str]) -> Lexicon:
     """Load and validate one lexicon file; problems are raised as one AuditError (``PATH:LINE: problem``)."""
-    shown = str(path)
+    shown = shown_value(path)
     text, sha = _read_text(Path(path), shown)
     root = _compose(text, shown)
     problems = _Problems(shown)
@@ -1179,7 +1172,7 @@ def load_probe_set(path: str | PathLike[str]) -> ProbeSet:
 
     Raises :class:`AuditError` whose message has one ``PATH:LINE: problem`` line per problem found.
     """
-    shown = str(path)
+    shown = shown_value(path)
     text, sha = _read_text(Path(path), shown)
     root = _compose(text, shown)
     if root is None:

@@ -213,9 +213,9 @@ def test_import_contracts_hold():
 @pytest.mark.parametrize("signal_exc, code", [("KeyboardInterrupt", 130), ("Terminated", 143)])
 def test_interruption_exit_codes_and_message(monkeypatch, capsys, tiny_model_dir, tmp_path, signal_exc, code):
     import albert_audit.api
-    import albert_audit.cli
+    import albert_audit.signals
 
-    exc = KeyboardInterrupt if signal_exc == "KeyboardInterrupt" else albert_audit.cli.Terminated
+    exc = KeyboardInterrupt if signal_exc == "KeyboardInterrupt" else albert_audit.signals.Terminated
 
     def interrupted(config):
         raise exc()
@@ -283,7 +283,7 @@ def test_interrupted_scoring_commands_say_how_to_resume(monkeypatch, capsys, tmp
 
 @pytest.mark.parametrize("argv, module, patched", [
     (["report", "{tmp}/run"], "albert_audit.api", "rerender_report"),
-    (["probes", "validate", "{tmp}/a.yaml"], "albert_audit.spec", "load_probe_sets"),
+    (["probes", "validate", "{tmp}/a.yaml"], "albert_audit.api", "load_probes"),
     (["probes", "list"], "albert_audit.library", "list_shipped"),
 ])
 @pytest.mark.parametrize("signal_exc, code", [("KeyboardInterrupt", 130), ("Terminated", 143)])
@@ -291,9 +291,9 @@ def test_interrupted_commands_that_do_not_score_say_only_interrupted(monkeypatch
                                                                      patched, signal_exc, code):
     import importlib
 
-    import albert_audit.cli
+    import albert_audit.signals
 
-    exc = KeyboardInterrupt if signal_exc == "KeyboardInterrupt" else albert_audit.cli.Terminated
+    exc = KeyboardInterrupt if signal_exc == "KeyboardInterrupt" else albert_audit.signals.Terminated
 
     def interrupted(*args, **kwargs):
         raise exc()

@@ -103,7 +103,7 @@ def test_configs_are_composed_of_model_and_statistics_options():
     stats_fields = {f.name for f in dataclasses.fields(StatsOptions)}
     assert model_fields == {"device", "dtype", "batch_size", "top_k", "offline", "trust_remote_code",
                             "allow_pickle", "progress"}
-    assert stats_fields == {"seed", "alpha", "n_resamples", "unit"}
+    assert stats_fields == {"seed", "alpha", "n_resamples", "unit", "margin"}
     compare = CompareConfig(out=Path("o"), device="cuda", batch_size=4, alpha=0.025, seed=3, unit="template_term_pair")
     assert compare.model_options() == ModelOptions(device="cuda", batch_size=4)
     assert compare.stats_options() == StatsOptions(alpha=0.025, seed=3, unit="template_term_pair")

@@ -11,11 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from albert_audit import __version__, contract, results
-from albert_audit.api.options import AuditConfig, CompareConfig, CompareResult, RunResult, option_values
+from albert_audit.api import statcalls
+from albert_audit.api.options import (
+    AuditConfig,
+    CompareConfig,
+    CompareResult,
+    RunResult,
+    StatsOptions,
+    option_values,
+)
 from albert_audit.api.redraw import render_compare_report
 from albert_audit.api.run import check_out_folder, load_probes, read_sentences, run_audit
 from albert_audit.api.summary import RunExtras, compare_model, run_path, utc_now, utility_rows
-from albert_audit.errors import AuditError
+from albert_audit.errors import AuditError, shown
+from albert_audit.runlock import RunLock
 
 QUANTIZE_CHOICES = ("int8",)
 
@@ -43,18 +52,16 @@ def _check_models_config(config: CompareConfig) -> None:
     if not config.candidates:
         raise AuditError("compare: give at least one --candidate MODEL")
     if config.quantize is not None and config.quantize not in QUANTIZE_CHOICES:
-        raise AuditError(f"--quantize {config.quantize!r}: expected one of {', '.join(QUANTIZE_CHOICES)}")
+        raise AuditError(f"--quantize {shown(repr(config.quantize))}: expected one of "
+                         f"{', '.join(QUANTIZE_CHOICES)}")
     load_probes(config.probes)  # fail on bad probe files before loading any model
     if config.utility_sample is not None:
         read_sentences(config.utility_sample)
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise AuditError(f"--out {out}: exists and is not a folder")
     _, base_config, base_has_head = folder_config(config.base, offline=config.offline,
                                                   allow_pickle=config.allow_pickle)
     if not base_has_head:
-        raise AuditError(f"the base model {config.base!r} has no masked-language-model head; the base must be a "
-                         "masked LM (a head-less descendant is probed through the base's head)")
+        raise AuditError(f"the base model {shown(repr(config.base))} has no masked-language-model head; the base "
+                         "must be a masked LM (a head-less descendant is probed through the base's head)")
     for ref in config.candidates:
         preflight_descendant(ref, base_id=config.base, base_config=base_config, offline=config.offline,
                              allow_pickle=config.allow_pickle)
@@ -84,9 +91,9 @@ def _load_candidate(config: CompareConfig, ref: str, base_head: Any, base_mask: 
 
     loaded = load_descendant(ref, base=base_head, **config.loading())
     if loaded.info.mask_token != base_mask:
-        raise AuditError(f"{ref!r} has the mask token {loaded.info.mask_token!r}, the base {config.base!r} has "
-                         f"{base_mask!r}: their items would differ; compare descendants that share the base's "
-                         "tokenizer")
+        raise AuditError(f"{shown(repr(ref))} has the mask token {shown(repr(loaded.info.mask_token))}, the base "
+                         f"{shown(repr(config.base))} has {shown(repr(base_mask))}: their items would differ; compare "
+                         "descendants that share the base's tokenizer")
     notes: list[str] = []
     if loaded.info.head != "own":
         notes.append(f"{ref}: {GRAFT_NOTE} ({loaded.info.head}); the descendant's own encoder and word "
@@ -103,13 +110,20 @@ def compare_models(config: CompareConfig) -> CompareResult:
     A candidate without an MLM head gets the base's head grafted on (labelled in its summary.json and in
     the report). The base must have its own head.
     """
+    started = time.perf_counter()
+    _check_models_config(config)
+    probe_sets = load_probes(config.probes)
+    out = Path(config.out)
+    check_out_folder(out, model_refs=(str(config.base), *config.candidates), probe_sets=probe_sets)
+    with RunLock(out, command="compare"):
+        return _compare_models(config, out, started)
+
+
+def _compare_models(config: CompareConfig, out: Path, started: float) -> CompareResult:
     from albert_audit.engine.graft import extract_base_head
     from albert_audit.engine.loading import load_model
 
-    started = time.perf_counter()
-    _check_models_config(config)
-    out = Path(config.out)
-    check_out_folder(out)
+    results.sweep_stale(out)
     base_loaded = load_model(config.base, **config.loading())
     base_head, base_mask = extract_base_head(base_loaded), base_loaded.info.mask_token
     audited = [_audit(config, config.base, "base", base_loaded, comparison={"role": "base"}, notes=None)]
@@ -143,7 +157,9 @@ def compare_saved_runs(config: CompareConfig) -> CompareResult:
     for _, folder in runs:
         results.read_run(folder)  # a clear error for a missing or broken run folder before anything is written
     check_out_folder(out)
-    return _finish_compare(config, out, runs=runs, mode="saved_runs", notes=[], warnings=[], started=started)
+    with RunLock(out, command="compare"):
+        results.sweep_stale(out)
+        return _finish_compare(config, out, runs=runs, mode="saved_runs", notes=[], warnings=[], started=started)
 
 
 def _unique_labels(labels: list[str]) -> list[str]:
@@ -164,26 +180,35 @@ def _candidate_label(summary: dict[str, Any]) -> str:
 
 def _read_runs(config: CompareConfig, runs: list[tuple[str, Path]]) -> list[results.RunTables]:
     """Every run's tables; findings are computed (with the run's own statistics options) where missing."""
-    from albert_audit.metrics import compute_findings
-
     tables = [results.read_run(folder) for _, folder in runs]
     for table in tables:
         if table.findings is None:
-            run_seed, summary = table.summary.get("seed", config.seed), table.summary
-            table.findings = compute_findings(table.items, table.targets, table.fills,
-                                              seed=int(run_seed) if isinstance(run_seed, int) else config.seed,
-                                              alpha=float(summary.get("alpha", config.alpha)),
-                                              n_resamples=config.n_resamples, unit=str(summary.get("unit", "template")))
+            table.findings = statcalls.compute_findings(table.items, table.targets, table.fills,
+                                                        run_stats_options(table.summary, config))
     return tables
+
+
+def run_stats_options(summary: dict[str, Any], default: StatsOptions) -> StatsOptions:
+    """The statistics options a run's summary.json records (``default``'s where it records none)."""
+    seed, alpha, unit = summary.get("seed"), summary.get("alpha"), summary.get("unit")
+    margin = summary.get("margin", default.margin)
+    n_resamples = summary.get("n_resamples")
+    return StatsOptions(
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else default.seed,
+        alpha=float(alpha) if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) else default.alpha,
+        n_resamples=(n_resamples if isinstance(n_resamples, int) and not isinstance(n_resamples, bool)
+                     else default.n_resamples),
+        unit=unit if isinstance(unit, str) else default.unit,
+        margin=float(margin) if isinstance(margin, (int, float)) and not isinstance(margin, bool) else None)
 
 
 def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, Path]], mode: str,
                     notes: list[str], warnings: list[str], started: float) -> CompareResult:
-    """Read the runs back, compute and write deltas.csv, then compare_summary.json once, then compare.html."""
-    from albert_audit.compare import RunScores, change_counts, check_same_items, compute_deltas, methods_text
+    """Read the runs back, compute deltas, write deltas.csv and compare_summary.json (staged: they replace the
+    previous ones together, and the previous compare.html goes with them), then draw compare.html."""
+    from albert_audit.compare import RunScores, change_counts, check_same_items, methods_text
 
     created = utc_now()
-    results.remove_outputs(out, contract.COMPARE_FILES)
     tables = _read_runs(config, runs)
     labels = [str((tables[0].summary.get("model") or {}).get("id") or "base")]
     labels += _unique_labels([_candidate_label(t.summary) for t in tables[1:]])
@@ -194,9 +219,11 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
     scores = [RunScores(label=label, items=t.items, targets=t.targets, findings=t.findings)
               for label, t in zip(labels, tables, strict=True)]
     computed_at = time.perf_counter()
-    deltas = compute_deltas(scores[0], scores[1:], seed=config.seed, alpha=config.alpha,
-                            n_resamples=config.n_resamples)
-    results.write_csv(out / contract.DELTAS_FILE, deltas)
+    deltas = statcalls.compute_deltas(scores[0], scores[1:], config.stats_options(),
+                                      delta_margin=config.delta_margin)
+    staging = results.Staging(out, contract.COMPARE_FILES)
+    folder = staging.open()
+    results.write_csv(folder / contract.DELTAS_FILE, deltas)
     done = time.perf_counter()
     base = compare_model(labels[0], "base", run_path(runs[0][1], out), tables[0].summary)
     base_pppl = (base.utility or {}).get("pppl")
@@ -205,12 +232,18 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
     summary = contract.CompareSummary(
         schema_version=contract.COMPARE_SCHEMA_VERSION, tool_version=__version__, created_utc=created, mode=mode,
         items_sha256=items_hash, seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples,
-        quantize=config.quantize, base=base, candidates=candidates, utility=utility_rows(base, candidates),
+        margin=config.margin, delta_margin=config.delta_margin, quantize=config.quantize, base=base,
+        candidates=candidates, utility=utility_rows(base, candidates),
         changes=change_counts(deltas), n_deltas=len(deltas),
         methods=methods_text(alpha=config.alpha, n_resamples=config.n_resamples), notes=notes,
         files={"deltas": contract.DELTAS_FILE, "report": contract.COMPARE_REPORT_FILE if config.write_report else None},
         timings_s={"deltas": done - computed_at, "total": done - started}).to_dict()
-    results.write_json(out / contract.COMPARE_SUMMARY_FILE, summary)
+    try:
+        results.write_json(folder / contract.COMPARE_SUMMARY_FILE, summary)
+        staging.commit()  # deltas.csv and compare_summary.json replace the previous ones together
+    except BaseException:
+        staging.discard()
+        raise
     if config.write_report:
-        render_compare_report(out)
+        render_compare_report(out)  # drawn from the files in place (it reads the run folders beside them)
     return CompareResult(out=out, summary=summary, deltas=deltas, warnings=warnings, notes=notes)

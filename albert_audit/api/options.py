@@ -57,6 +57,9 @@ class StatsOptions:
     """Bootstrap and Monte Carlo permutation resamples."""
     unit: str = "template"
     """Unit of the paired group comparisons: template or template_term_pair."""
+    margin: float | None = None
+    """Margin of practical significance (nats, >= 0) of every signed finding; None: each metric's registry
+    default."""
 
     def stats_options(self) -> StatsOptions:
         """These options on their own (from a config composed of them)."""
@@ -114,6 +117,8 @@ class CompareConfig(ModelOptions, StatsOptions):
     write_run_reports: bool = True
     utility: bool = True
     utility_sample: Path | None = None
+    delta_margin: float | None = None
+    """Margin (nats, >= 0) of the deltas' verdicts; None: the registry defaults."""
 
 
 @dataclass

@@ -9,19 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from albert_audit import contract, results
-from albert_audit.errors import AuditError
+from albert_audit.errors import AuditError, shown
+from albert_audit.runlock import RunLock
 
 
 def folder_kind(folder: str | Path) -> str:
     """``"compare"`` or ``"run"``, by the summary file the folder holds; anything else is an AuditError."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise AuditError(f"{folder}: no such run folder")
+        raise AuditError(f"{shown(folder)}: no such run folder")
     if (folder / contract.COMPARE_SUMMARY_FILE).is_file():
         return "compare"
     if (folder / contract.SUMMARY_FILE).is_file():
         return "run"
-    raise AuditError(f"{folder}: neither a run folder ({contract.SUMMARY_FILE}) nor a compare folder "
+    raise AuditError(f"{shown(folder)}: neither a run folder ({contract.SUMMARY_FILE}) nor a compare folder "
                      f"({contract.COMPARE_SUMMARY_FILE})")
 
 
@@ -36,9 +37,12 @@ def rerender_report(folder: str | Path) -> Path:
     """Redraw report.html of a run folder, or compare.html of a compare folder; return the written path."""
     from albert_audit.api.run import render_run_report
 
-    if folder_kind(folder) == "compare":
-        results.read_summary(Path(folder) / contract.COMPARE_SUMMARY_FILE,
-                             schema_version=contract.COMPARE_SCHEMA_VERSION)
-        return render_compare_report(folder)
-    results.read_run(folder, need_findings=True)  # one clear error for a broken run folder
-    return render_run_report(folder)
+    kind = folder_kind(folder)
+    with RunLock(folder, command="report"):  # never draw from files another command is rewriting
+        results.sweep_stale(Path(folder))
+        if kind == "compare":
+            results.read_summary(Path(folder) / contract.COMPARE_SUMMARY_FILE,
+                                 schema_version=contract.COMPARE_SCHEMA_VERSION)
+            return render_compare_report(folder)
+        results.read_run(folder, need_findings=True)  # one clear error for a broken run folder
+        return render_run_report(folder)

@@ -1,7 +1,8 @@
 """`albert-audit run`: score probe sets with one model and write the run folder.
 
 Order: tables, findings, then summary.json once (everything it records is known by then), then the report,
-drawn last from the written files, so `albert-audit report RUN_DIR` redraws exactly the same page. The model
+drawn last from the written files, so `albert-audit report RUN_DIR` redraws exactly the same page. All of them
+are written into a staging folder and moved into the run folder together (albert_audit.results.Staging). The model
 side (albert_audit.engine) is imported inside the functions that need it, so that importing the API stays
 free of torch.
 """
@@ -15,13 +16,19 @@ from typing import Any
 
 import pandas as pd
 
-from albert_audit import contract, results
+from albert_audit import contract, inputs, outdir, results
+from albert_audit.api import statcalls
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
+from albert_audit.api.size import size_warnings
 from albert_audit.api.summary import RunExtras, run_summary, utc_now
-from albert_audit.errors import AuditError
+from albert_audit.errors import AuditError, shown
 from albert_audit.expand import annotate_targets, expand_items
 from albert_audit.library import resolve_probe_arg
+from albert_audit.runlock import RunLock
 from albert_audit.spec import ProbeSet, load_probe_sets
+
+MAX_SAMPLE_BYTES = 16 * 2**20
+"""Largest text sample (--utility-sample) read."""
 
 
 def load_probes(probe_args: list[str]) -> list[ProbeSet]:
@@ -31,22 +38,25 @@ def load_probes(probe_args: list[str]) -> list[ProbeSet]:
     return load_probe_sets([resolve_probe_arg(arg) for arg in probe_args])
 
 
-def check_out_folder(out: Path) -> None:
-    """Make the output folder; an existing file of that name is an AuditError."""
-    if out.exists() and not out.is_dir():
-        raise AuditError(f"--out {out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+def check_out_folder(out: Path, *, model_refs: tuple[str, ...] = (), probe_sets: list[ProbeSet] | None = None) -> Path:
+    """Check --out (albert_audit.outdir: not a file, not a pseudo file system, not inside the package, a model's
+    folder or a probe library, writable) and create it; the resolved folder, or AuditError with one line."""
+    forbidden = []
+    probe_files = [ps.path for ps in probe_sets or []]
+    for index, ref in enumerate(model_refs or (None,)):
+        forbidden += outdir.forbidden_places(model_dir=ref, probe_files=probe_files if index == 0 else ())
+    return outdir.prepare_out_folder(out, forbidden=forbidden)
 
 
 def read_sentences(path: str | Path) -> list[str]:
     """One sentence per line; blank lines and ``#`` comments skipped (the format of the neutral samples)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise AuditError(f"{path}: cannot read the text sample ({exc.strerror})") from exc
+        lines = inputs.read_text_limited(path, what="a text sample", max_bytes=MAX_SAMPLE_BYTES).splitlines()
+    except AuditError as exc:
+        raise AuditError(f"{exc} (the text sample)") from None
     sentences = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not sentences:
-        raise AuditError(f"{path}: the text sample has no sentences")
+        raise AuditError(f"{shown(path)}: the text sample has no sentences")
     return sentences
 
 
@@ -77,27 +87,51 @@ def _score(loaded: Any, probe_sets: list[ProbeSet], config: AuditConfig, out: Pa
 def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtras | None = None) -> RunResult:
     """Load probes and model, score every item, write the run folder (tables, findings, summary, report).
 
+    The folder is locked for the whole run (a second command on it stops with one line). Outputs are written
+    into a staging folder and replace the previous results only once every one is written, so a failed rerun
+    leaves them untouched; scored batches (the checkpoint) are kept until then, so a crash in the statistics or
+    the report resumes without scoring again.
+
     ``loaded``: an already loaded model (an ``albert_audit.engine.loading.LoadedModel``, e.g. one with a
     grafted head or quantized, as ``albert-audit compare`` makes) to use instead of loading ``config.model``.
     ``extras``: what compare records in the run's summary.json (utility, comparison, notes).
     """
-    from albert_audit.engine.loading import load_model
-    from albert_audit.engine.scoring import MULTI_PIECE_METHOD
-
     started, created = time.perf_counter(), utc_now()
     probe_sets = load_probes(config.probes)
     out = Path(config.out)
-    check_out_folder(out)
-    results.remove_outputs(out, contract.RUN_FILES)  # a rerun into the same folder never mixes old and new files
+    check_out_folder(out, model_refs=(config.model,), probe_sets=probe_sets)
+    warnings = [w for ps in probe_sets for w in ps.warnings] + size_warnings(probe_sets)
+    with RunLock(out, command="run"):
+        results.sweep_stale(out)
+        staging = results.Staging(out)
+        try:
+            summary, findings, checkpoint = _run_into(staging, config, probe_sets, loaded=loaded, extras=extras,
+                                                      started=started, created=created)
+            staging.commit()
+        except BaseException:
+            staging.discard()
+            raise
+        if checkpoint is not None:
+            checkpoint.clear()  # every output is in place: the scored batches are no longer needed
+    return RunResult(out=out, summary=summary, findings=findings, warnings=warnings)
+
+
+def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[ProbeSet], *, loaded: Any | None,
+              extras: RunExtras | None, started: float, created: str) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+    """Load and score (checkpointing into OUT/.partial), then write every output into the staging folder."""
+    from albert_audit.engine.loading import load_model
+    from albert_audit.engine.scoring import MULTI_PIECE_METHOD
+
     if loaded is None:
         loaded = load_model(config.model, revision=config.revision, **config.loading())
     loaded_at = time.perf_counter()
-    scored = _score(loaded, probe_sets, config, out)
+    scored = _score(loaded, probe_sets, config, staging.out)
     scored_at = time.perf_counter()
-    results.write_parquet(out / contract.ITEMS_FILE, scored.items)
-    results.write_parquet(out / contract.FILLS_FILE, scored.fills)
-    results.write_parquet(out / contract.TARGETS_FILE, scored.targets)
-    findings = write_findings(out, items=scored.items, targets=scored.targets, fills=scored.fills,
+    folder = staging.open()
+    results.write_parquet(folder / contract.ITEMS_FILE, scored.items)
+    results.write_parquet(folder / contract.FILLS_FILE, scored.fills)
+    results.write_parquet(folder / contract.TARGETS_FILE, scored.targets)
+    findings = write_findings(folder, items=scored.items, targets=scored.targets, fills=scored.fills,
                               stats=config.stats_options())
     done = time.perf_counter()
     timings = {"load": loaded_at - started, "score": scored_at - loaded_at, "stats": done - scored_at,
@@ -105,22 +139,16 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
     summary = run_summary(created=created, info=loaded.info.to_dict(), config=config, probe_sets=probe_sets,
                           items=scored.items, targets=scored.targets, fills=scored.fills, stats=scored.stats,
                           multi_piece_method=MULTI_PIECE_METHOD, timings=timings, extras=extras).to_dict()
-    results.write_json(out / contract.SUMMARY_FILE, summary)
-    if scored.checkpoint is not None:
-        scored.checkpoint.clear()  # every output is written: the scored batches are no longer needed
+    results.write_json(folder / contract.SUMMARY_FILE, summary)
     if config.write_report:
-        render_run_report(out)
-    return RunResult(out=out, summary=summary, findings=findings,
-                     warnings=[w for ps in probe_sets for w in ps.warnings])
+        render_run_report(folder)
+    return summary, findings, scored.checkpoint
 
 
 def write_findings(out: Path, *, items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
                    stats: StatsOptions) -> pd.DataFrame:
     """Compute the findings table from the score tables and write findings.csv."""
-    from albert_audit.metrics import compute_findings
-
-    findings = compute_findings(items, targets, fills, seed=stats.seed, alpha=stats.alpha,
-                                n_resamples=stats.n_resamples, unit=stats.unit)
+    findings = statcalls.compute_findings(items, targets, fills, stats)
     results.write_csv(out / contract.FINDINGS_FILE, findings)
     return findings
 

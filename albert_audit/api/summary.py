@@ -61,7 +61,8 @@ def run_summary(*, created: str, info: dict[str, Any], config: Any, probe_sets: 
         model=info, runtime=runtime_versions(), device=info["device"], dtype=info["dtype"],
         batch_size=contract.BatchSizes(requested=config.batch_size, start=stats["batch_size_start"],
                                        effective=list(stats["batch_sizes_used"])),
-        seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples, unit=config.unit, top_k=config.top_k,
+        seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples, unit=config.unit,
+        margin=getattr(config, "margin", None), top_k=config.top_k,
         multi_piece_method=multi_piece_method, counts=counts,
         probe_files=[contract.ProbeFile(name=ps.name, path=ps.path, sha256=ps.sha256) for ps in probe_sets],
         timings_s=timings, utility=extras.utility, comparison=extras.comparison, notes=extras.notes)
