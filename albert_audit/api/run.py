@@ -19,6 +19,7 @@ import pandas as pd
 from albert_audit import contract, inputs, outdir, results
 from albert_audit.api import statcalls
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
+from albert_audit.api.seen import check_items
 from albert_audit.api.size import size_warnings
 from albert_audit.api.summary import RunExtras, run_summary, utc_now
 from albert_audit.errors import AuditError, shown
@@ -69,6 +70,7 @@ class _Scored:
     fills: pd.DataFrame
     stats: dict[str, Any]
     checkpoint: Any
+    warnings: list[str]
 
 
 def _score(loaded: Any, probe_sets: list[ProbeSet], config: AuditConfig, out: Path) -> _Scored:
@@ -77,11 +79,12 @@ def _score(loaded: Any, probe_sets: list[ProbeSet], config: AuditConfig, out: Pa
 
     items = expand_items(probe_sets, mask_token=loaded.info.mask_token,
                          count_term_pieces=term_piece_counter(loaded.tokenizer))
+    items, warnings = check_items(items, probe_sets, loaded)
     targets = {ps.name: list(ps.targets) for ps in probe_sets}
     scores = score_items(loaded, items, targets, top_k=config.top_k, batch_size=config.batch_size,
                          progress=config.progress, checkpoint_dir=out / contract.CHECKPOINT_FOLDER)
     return _Scored(items=items, targets=annotate_targets(scores.targets, items, probe_sets), fills=scores.fills,
-                   stats=scores.stats, checkpoint=scores.checkpoint)
+                   stats=scores.stats, checkpoint=scores.checkpoint, warnings=warnings)
 
 
 def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtras | None = None) -> RunResult:
@@ -106,7 +109,7 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
         staging = results.Staging(out)
         try:
             summary, findings, checkpoint = _run_into(staging, config, probe_sets, loaded=loaded, extras=extras,
-                                                      started=started, created=created)
+                                                      started=started, created=created, warnings=warnings)
             staging.commit()
         except BaseException:
             staging.discard()
@@ -117,7 +120,8 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
 
 
 def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[ProbeSet], *, loaded: Any | None,
-              extras: RunExtras | None, started: float, created: str) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+              extras: RunExtras | None, started: float, created: str,
+              warnings: list[str]) -> tuple[dict[str, Any], pd.DataFrame, Any]:
     """Load and score (checkpointing into OUT/.partial), then write every output into the staging folder."""
     from albert_audit.engine.loading import load_model
     from albert_audit.engine.scoring import MULTI_PIECE_METHOD
@@ -126,6 +130,7 @@ def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[Pr
         loaded = load_model(config.model, revision=config.revision, **config.loading())
     loaded_at = time.perf_counter()
     scored = _score(loaded, probe_sets, config, staging.out)
+    warnings.extend(w for w in scored.warnings if w not in warnings)
     scored_at = time.perf_counter()
     folder = staging.open()
     results.write_parquet(folder / contract.ITEMS_FILE, scored.items)
