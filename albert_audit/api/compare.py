@@ -43,8 +43,9 @@ def compare_runs(config: CompareConfig) -> CompareResult:
     return compare_models(config)
 
 
-def _check_models_config(config: CompareConfig) -> None:
-    """Refuse a bad compare config, or a base or candidate that can't be audited, before any model loads."""
+def _check_models_config(config: CompareConfig) -> dict[str, list[str]]:
+    """Refuse a bad compare config, or a base or candidate that can't be audited, before any model loads;
+    the notes of each allowed candidate that differs from the base (``allow_different``)."""
     from albert_audit.engine.graft import folder_config, preflight_descendant
 
     if not config.base:
@@ -62,9 +63,10 @@ def _check_models_config(config: CompareConfig) -> None:
     if not base_has_head:
         raise AuditError(f"the base model {shown(repr(config.base))} has no masked-language-model head; the base "
                          "must be a masked LM (a head-less descendant is probed through the base's head)")
-    for ref in config.candidates:
-        preflight_descendant(ref, base_id=config.base, base_config=base_config, offline=config.offline,
-                             allow_pickle=config.allow_pickle)
+    return {ref: preflight_descendant(ref, base_id=config.base, base_config=base_config, offline=config.offline,
+                                      allow_pickle=config.allow_pickle,
+                                      allow_different=config.allow_different).notes
+            for ref in config.candidates}
 
 
 def _audit(config: CompareConfig, model_ref: str, folder: str, loaded: Any, *, comparison: dict[str, Any],
@@ -111,15 +113,16 @@ def compare_models(config: CompareConfig) -> CompareResult:
     the report). The base must have its own head.
     """
     started = time.perf_counter()
-    _check_models_config(config)
+    differences = _check_models_config(config)
     probe_sets = load_probes(config.probes)
     out = Path(config.out)
     check_out_folder(out, model_refs=(str(config.base), *config.candidates), probe_sets=probe_sets)
     with RunLock(out, command="compare"):
-        return _compare_models(config, out, started)
+        return _compare_models(config, out, started, differences)
 
 
-def _compare_models(config: CompareConfig, out: Path, started: float) -> CompareResult:
+def _compare_models(config: CompareConfig, out: Path, started: float,
+                    differences: dict[str, list[str]]) -> CompareResult:
     from albert_audit.engine.graft import extract_base_head
     from albert_audit.engine.loading import load_model
 
@@ -131,6 +134,7 @@ def _compare_models(config: CompareConfig, out: Path, started: float) -> Compare
     notes: list[str] = []
     for index, ref in enumerate(config.candidates, start=1):
         loaded, model_notes = _load_candidate(config, ref, base_head, base_mask)
+        model_notes = differences.get(ref, []) + model_notes
         comparison = {"role": "candidate", "base": config.base, "quantize": config.quantize}
         audited.append(_audit(config, ref, f"candidate_{index}", loaded, comparison=comparison, notes=model_notes))
         notes.extend(model_notes)

@@ -119,6 +119,8 @@ class CompareConfig(ModelOptions, StatsOptions):
     utility_sample: Path | None = None
     delta_margin: float | None = None
     """Margin (nats, >= 0) of the deltas' verdicts; None: the registry defaults."""
+    allow_different: bool = False
+    """Compare candidates whose architecture or vocabulary differs from the base's (noted in their runs)."""
 
 
 @dataclass
