@@ -34,8 +34,7 @@ def test_demo_writes_both_reports(demo_dir, capsys):
         assert (demo_dir / name).is_file(), name
 
 
-@pytest.mark.parametrize("metric", ["logprob_gap", "association_gap"])
-def test_base_audit_finds_every_planted_skew_material_and_no_control(demo_dir, metric):
+def test_base_audit_finds_every_planted_skew_material_and_no_control(demo_dir, metric="logprob_gap"):
     findings = _gaps(pd.read_csv(demo_dir / "base" / "findings.csv", keep_default_na=False), metric)
     assert (findings["group_a"] == "female").all() and (findings["group_b"] == "male").all()
     assert (findings["scope"] == "group").all()  # 8 terms per group, 16 templates: claims about the groups
@@ -57,8 +56,7 @@ def test_estimated_effects_track_the_planted_log_odds(demo_dir):
     assert np.corrcoef(planted, findings["effect"].to_numpy())[0, 1] >= 0.9
 
 
-@pytest.mark.parametrize("metric", ["logprob_gap", "association_gap"])
-def test_compare_classes_exactly_the_amplified_and_reduced_occupations(demo_dir, metric):
+def test_compare_classes_exactly_the_amplified_and_reduced_occupations(demo_dir, metric="logprob_gap"):
     deltas = _gaps(pd.read_csv(demo_dir / "deltas.csv", keep_default_na=False), metric)
     for occupation, row in OCCUPATIONS.items():
         # the unchanged occupations and the controls: the delta is shown within the margin (log 1.1)
@@ -68,3 +66,15 @@ def test_compare_classes_exactly_the_amplified_and_reduced_occupations(demo_dir,
         if expected != "negligible":
             assert np.sign(got["delta"]) == np.sign(row["planted_descendant"] - row["planted_base"]), occupation
             assert got["ci_low"] * got["ci_high"] > 0, "the CI excludes zero"
+
+
+def test_kurita_association_is_null_in_the_demo_models(demo_dir):
+    """The demo builder always masks the occupation while training, so the demo models never predict a person
+    noun from an occupation they see: Kurita et al.'s association (the term scored with the target filled in
+    vs masked) is zero by construction. It is a known null here: no occupation may come out material, and no
+    change between the two models either."""
+    findings = _gaps(pd.read_csv(demo_dir / "base" / "findings.csv", keep_default_na=False), "association_gap")
+    assert (findings["verdict"] != "material").all(), findings["verdict"].value_counts().to_dict()
+    assert findings["effect"].abs().max() < 0.1
+    deltas = _gaps(pd.read_csv(demo_dir / "deltas.csv", keep_default_na=False), "association_gap")
+    assert not deltas["change"].isin(["amplified", "reduced", "reversed", "emerged"]).any()
