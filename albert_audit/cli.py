@@ -111,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="audit one model: score probe sets, compute findings, write a report")
     run.add_argument("--model", required=True, help="hub id (e.g. albert-large-v2) or a local model folder")
-    run.add_argument("--probes", action="append", required=True, metavar="FILE_OR_NAME",
-                     help="probe-set YAML file or shipped set name; repeat for several")
+    run.add_argument("--probes", action="append", default=[], metavar="FILE_OR_NAME",
+                     help="probe-set YAML file or shipped set name; repeat for several (needed unless "
+                          "--benchmark is given)")
+    run.add_argument("--benchmark", action="append", default=[], metavar="NAME=PATH",
+                     help="also score a standard benchmark: NAME in crows_pairs, stereoset, seat, honest, aul, "
+                          "aula; PATH its file or folder in the published format (docs/benchmarks.md); repeat")
     run.add_argument("--out", required=True, type=Path, help="run folder to write")
     run.add_argument("--unit", choices=("template", "template_term_pair"), default="template",
                      help="unit of the paired group comparisons: template (default; group means over terms) or "
@@ -191,7 +195,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`albert-audit run`."""
     from albert_audit.api import AuditConfig, run_audit
 
-    config = AuditConfig(model=args.model, probes=args.probes, out=args.out, revision=args.revision,
+    config = AuditConfig(model=args.model, probes=args.probes, benchmarks=args.benchmark, out=args.out,
+                         revision=args.revision,
                          write_report=not args.no_report, **_model_options(args), **_stats_options(args))
     result = run_audit(config)
     for warning in result.warnings:
@@ -203,6 +208,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.findings is not None:
         n_sig = int(result.findings["significant"].astype(bool).sum())
         print(f"{len(result.findings)} findings, {n_sig} significant at FDR {summary['alpha']}")
+    for bench in summary.get("benchmarks") or []:
+        print(f"benchmark {bench['name']}: {bench['n_examples']} examples -> {bench['table']}")
     print(f"run folder: {result.out}")
     if config.write_report:
         print(f"report: {result.out / REPORT_FILE}")

@@ -90,6 +90,9 @@ class AuditConfig(ModelOptions, StatsOptions):
     """Hub branch, tag or commit of the model."""
     write_report: bool = True
     """Draw report.html (last, from the written files)."""
+    benchmarks: list[str] = field(default_factory=list)
+    """Standard benchmarks to score too, each "NAME=PATH" (albert_audit.api.benchmarks); with benchmarks,
+    ``probes`` may be empty."""
 
 
 @dataclass(kw_only=True)

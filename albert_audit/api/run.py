@@ -8,6 +8,7 @@ free of torch.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from albert_audit import contract, results
+from albert_audit.api.benchmarks import clear_tables, load_benchmarks, score_benchmarks
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
 from albert_audit.api.summary import RunExtras, run_summary, utc_now
 from albert_audit.errors import AuditError
@@ -74,6 +76,16 @@ def _score(loaded: Any, probe_sets: list[ProbeSet], config: AuditConfig, out: Pa
                    checkpoint=scores.checkpoint)
 
 
+def _no_items(loaded: Any, config: AuditConfig) -> _Scored:
+    """The empty score tables of a run with benchmarks only (no probe sets)."""
+    from albert_audit.engine.forward import resolve_batch_size
+
+    stats = {"unique_sequences": 0, "resumed_sequences": 0, "batch_sizes_used": [],
+             "batch_size_start": resolve_batch_size(config.batch_size, loaded.info.device)}
+    return _Scored(items=contract.empty_table(contract.ITEMS), targets=contract.empty_table(contract.TARGETS),
+                   fills=contract.empty_table(contract.FILLS), stats=stats, checkpoint=None)
+
+
 def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtras | None = None) -> RunResult:
     """Load probes and model, score every item, write the run folder (tables, findings, summary, report).
 
@@ -85,26 +97,32 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
     from albert_audit.engine.scoring import MULTI_PIECE_METHOD
 
     started, created = time.perf_counter(), utc_now()
-    probe_sets = load_probes(config.probes)
+    benchmarks = load_benchmarks(config.benchmarks)  # every benchmark file is checked before the model loads
+    probe_sets = load_probes(config.probes) if config.probes or not benchmarks else []
     out = Path(config.out)
     check_out_folder(out)
     results.remove_outputs(out, contract.RUN_FILES)  # a rerun into the same folder never mixes old and new files
+    clear_tables(out)
     if loaded is None:
         loaded = load_model(config.model, revision=config.revision, **config.loading())
     loaded_at = time.perf_counter()
-    scored = _score(loaded, probe_sets, config, out)
+    scored = _score(loaded, probe_sets, config, out) if probe_sets else _no_items(loaded, config)
+    bench_findings, bench_records, bench_s = score_benchmarks(
+        loaded, benchmarks, out, batch_size=config.batch_size, seed=config.seed, alpha=config.alpha,
+        n_resamples=config.n_resamples)
     scored_at = time.perf_counter()
     results.write_parquet(out / contract.ITEMS_FILE, scored.items)
     results.write_parquet(out / contract.FILLS_FILE, scored.fills)
     results.write_parquet(out / contract.TARGETS_FILE, scored.targets)
     findings = write_findings(out, items=scored.items, targets=scored.targets, fills=scored.fills,
-                              stats=config.stats_options())
+                              stats=config.stats_options(), benchmark_rows=bench_findings)
     done = time.perf_counter()
     timings = {"load": loaded_at - started, "score": scored_at - loaded_at, "stats": done - scored_at,
-               "total": done - started}
+               "total": done - started, **({"benchmarks": bench_s} if benchmarks else {})}
     summary = run_summary(created=created, info=loaded.info.to_dict(), config=config, probe_sets=probe_sets,
                           items=scored.items, targets=scored.targets, fills=scored.fills, stats=scored.stats,
-                          multi_piece_method=MULTI_PIECE_METHOD, timings=timings, extras=extras).to_dict()
+                          multi_piece_method=MULTI_PIECE_METHOD, timings=timings, extras=extras)
+    summary = dataclasses.replace(summary, benchmarks=bench_records or None).to_dict()
     results.write_json(out / contract.SUMMARY_FILE, summary)
     if scored.checkpoint is not None:
         scored.checkpoint.clear()  # every output is written: the scored batches are no longer needed
@@ -115,12 +133,15 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
 
 
 def write_findings(out: Path, *, items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
-                   stats: StatsOptions) -> pd.DataFrame:
-    """Compute the findings table from the score tables and write findings.csv."""
+                   stats: StatsOptions, benchmark_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Compute the findings table from the score tables and write findings.csv (the standard benchmarks'
+    rows, ``benchmark_rows``, after the probe sets' rows)."""
     from albert_audit.metrics import compute_findings
 
     findings = compute_findings(items, targets, fills, seed=stats.seed, alpha=stats.alpha,
                                 n_resamples=stats.n_resamples, unit=stats.unit)
+    if benchmark_rows is not None and len(benchmark_rows):
+        findings = pd.concat([findings, benchmark_rows], ignore_index=True) if len(findings) else benchmark_rows
     results.write_csv(out / contract.FINDINGS_FILE, findings)
     return findings
 
