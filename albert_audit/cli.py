@@ -164,6 +164,9 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
                          help="a saved run folder of a candidate (same items as --base-run); repeat for several")
     compare.add_argument("--probes", action="append", default=[], metavar="FILE_OR_NAME",
                          help="probe-set YAML file or shipped set name (with --base); repeat for several")
+    compare.add_argument("--benchmark", action="append", default=[], metavar="NAME=PATH",
+                         help="also score a standard benchmark in every model's run folder (with --base; as in "
+                              "`run`; no benchmark deltas yet); repeat")
     compare.add_argument("--quantize", metavar="KIND", help="audit the candidates dynamically quantized: int8 (CPU)")
     compare.add_argument("--out", required=True, type=Path, help="folder to write (a run folder per model, "
                          "deltas.csv, compare_summary.json, compare.html)")
@@ -257,7 +260,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = CompareConfig(
         out=args.out, base=args.base, candidates=args.candidate, probes=args.probes, base_run=args.base_run,
         candidate_runs=args.candidate_run, quantize=args.quantize, write_report=not args.no_report,
-        write_run_reports=not args.no_run_reports, utility=not args.no_utility, **_model_options(args),
+        write_run_reports=not args.no_run_reports, utility=not args.no_utility, benchmarks=args.benchmark,
+        **_model_options(args),
         **_stats_options(args))
     result = compare_runs(config)
     _print_comparison(result, report=not args.no_report)

@@ -191,3 +191,31 @@ def test_benchmark_run_fields_are_in_the_data_contract():
     section = page[page.index("`BenchmarkRun`"):]
     for name in contract.field_docs(contract.BenchmarkRun):
         assert re.search(rf"\|\s*{name}\s*\|", section), name
+
+
+def test_compare_scores_the_benchmark_in_every_models_run(tmp_path, tiny_model_dir):
+    crows = write_crows(tmp_path)
+    out = tmp_path / "cmp"
+    code = main(["compare", "--base", str(tiny_model_dir), "--candidate", str(tiny_model_dir), "--probes",
+                 "seed_model_card", "--benchmark", f"aul={crows}", "--out", str(out), "--quiet", "--no-utility",
+                 "--no-report", "--no-run-reports", "--n-resamples", "100"])
+    assert code == 0
+    tables = []
+    for run in ("base", "candidate_1"):
+        summary = json.loads((out / run / contract.SUMMARY_FILE).read_text())
+        assert [b["name"] for b in summary["benchmarks"]] == ["aul"]
+        tables.append(pd.read_parquet(out / run / "benchmarks" / "aul.parquet"))
+    pd.testing.assert_frame_equal(tables[0], tables[1])  # the same model twice: the same table
+
+
+def test_compare_bad_benchmark_is_one_line_before_any_model_loads(monkeypatch, capsys, tmp_path):
+    import albert_audit.engine.graft as graft
+
+    def never(*args, **kwargs):
+        raise AssertionError("no model may be read before the benchmark files are checked")
+
+    monkeypatch.setattr(graft, "folder_config", never)
+    code = main(["compare", "--base", "no/such", "--candidate", "no/such2", "--probes", "seed_model_card",
+                 "--benchmark", f"crows_pairs={tmp_path / 'missing.csv'}", "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "missing.csv: CrowS-Pairs file not found" in err and len(err.splitlines()) == 1

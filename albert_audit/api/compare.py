@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from albert_audit import __version__, contract, results
+from albert_audit.api.benchmarks import load_benchmarks
 from albert_audit.api.options import AuditConfig, CompareConfig, CompareResult, RunResult, option_values
 from albert_audit.api.redraw import render_compare_report
 from albert_audit.api.run import check_out_folder, load_probes, read_sentences, run_audit
@@ -45,6 +46,7 @@ def _check_models_config(config: CompareConfig) -> None:
     if config.quantize is not None and config.quantize not in QUANTIZE_CHOICES:
         raise AuditError(f"--quantize {config.quantize!r}: expected one of {', '.join(QUANTIZE_CHOICES)}")
     load_probes(config.probes)  # fail on bad probe files before loading any model
+    load_benchmarks(config.benchmarks)  # and on bad benchmark files
     if config.utility_sample is not None:
         read_sentences(config.utility_sample)
     out = Path(config.out)
@@ -72,7 +74,8 @@ def _audit(config: CompareConfig, model_ref: str, folder: str, loaded: Any, *, c
         utility = pseudo_perplexity(loaded, sentences, batch_size=config.batch_size)
         if config.utility_sample is not None:
             utility["sample"] = Path(config.utility_sample).name
-    audit_config = AuditConfig(model=model_ref, probes=config.probes, out=Path(config.out) / folder,
+    audit_config = AuditConfig(model=model_ref, probes=config.probes, benchmarks=config.benchmarks,
+                               out=Path(config.out) / folder,
                                write_report=config.write_run_reports, **option_values(config))
     return run_audit(audit_config, loaded=loaded,
                      extras=RunExtras(utility=utility, comparison=comparison, notes=notes))
@@ -137,6 +140,8 @@ def compare_saved_runs(config: CompareConfig) -> CompareResult:
         raise AuditError("--quantize applies to models, not to saved runs (--base-run/--candidate-run)")
     if config.probes:
         raise AuditError("--probes applies to models; saved runs are compared on the items they were run on")
+    if config.benchmarks:
+        raise AuditError("--benchmark applies to models (--base, --candidate), not to saved runs")
     out = Path(config.out)
     runs = [("base", Path(config.base_run))] + [(f"candidate_{i}", Path(p))
                                                 for i, p in enumerate(config.candidate_runs, start=1)]

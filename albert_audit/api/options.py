@@ -117,6 +117,8 @@ class CompareConfig(ModelOptions, StatsOptions):
     write_run_reports: bool = True
     utility: bool = True
     utility_sample: Path | None = None
+    benchmarks: list[str] = field(default_factory=list)
+    """Standard benchmarks ("NAME=PATH") scored in every model's run folder (models only; no deltas yet)."""
 
 
 @dataclass
