@@ -31,6 +31,8 @@ BENCHMARKS_FOLDER = "benchmarks"
 DELTAS_FILE = "deltas.csv"
 COMPARE_SUMMARY_FILE = "compare_summary.json"
 COMPARE_REPORT_FILE = "compare.html"
+BENCHMARK_DELTAS_FILE = "benchmark_deltas.csv"
+"""compare with --benchmark: paired deltas of the share-of-pairs benchmarks (albert_audit.benchmarks.deltas)."""
 
 RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
 """Every output of `albert-audit run` (removed before a rerun writes the folder again)."""

@@ -206,6 +206,10 @@ def test_compare_scores_the_benchmark_in_every_models_run(tmp_path, tiny_model_d
         assert [b["name"] for b in summary["benchmarks"]] == ["aul"]
         tables.append(pd.read_parquet(out / run / "benchmarks" / "aul.parquet"))
     pd.testing.assert_frame_equal(tables[0], tables[1])  # the same model twice: the same table
+    deltas = pd.read_csv(out / contract.BENCHMARK_DELTAS_FILE)
+    assert set(deltas["benchmark"]) == {"aul"} and set(deltas["candidate"]) == {"candidate_1"}
+    assert deltas["target"].tolist()[0] == "all" and (deltas["delta"] == 0).all()
+    assert deltas["p_value"].isna().all() and (deltas["n_discordant"] == 0).all()
 
 
 def test_compare_bad_benchmark_is_one_line_before_any_model_loads(monkeypatch, capsys, tmp_path):

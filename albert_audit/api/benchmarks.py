@@ -175,3 +175,32 @@ def clear_tables(out: Path) -> None:
         path = folder / f"{name}.parquet"
         if path.is_file():
             path.unlink()
+
+
+def write_benchmark_deltas(out: Path, runs: Sequence[tuple[str, Path]], *, seed: int, alpha: float,
+                           n_resamples: int) -> pd.DataFrame | None:
+    """``out/benchmark_deltas.csv``: per candidate run, the paired deltas of every share-of-pairs benchmark
+    (crows_pairs, aul, aula) both it and the base run scored (:mod:`albert_audit.benchmarks.deltas`).
+    ``runs``: (label, run folder), the base first. None (and no file) when no such benchmark was run."""
+    from albert_audit.benchmarks.deltas import SHARE_METRICS, share_deltas
+
+    path = Path(out) / contract.BENCHMARK_DELTAS_FILE
+    if path.is_file():
+        path.unlink()
+    (_, base_folder), candidates = runs[0], runs[1:]
+    parts = []
+    for name in SHARE_METRICS:
+        base_table = Path(base_folder) / table_path(name)
+        if not base_table.is_file():
+            continue
+        base = pd.read_parquet(base_table)
+        for label, folder in candidates:
+            cand_table = Path(folder) / table_path(name)
+            if cand_table.is_file():
+                parts.append(share_deltas(base, pd.read_parquet(cand_table), benchmark=name, metric=name,
+                                          candidate_label=label, seed=seed, alpha=alpha, n_resamples=n_resamples))
+    if not parts:
+        return None
+    table = pd.concat(parts, ignore_index=True)
+    results.write_csv(path, table)
+    return table

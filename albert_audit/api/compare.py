@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from albert_audit import __version__, contract, results
-from albert_audit.api.benchmarks import load_benchmarks
+from albert_audit.api.benchmarks import load_benchmarks, write_benchmark_deltas
 from albert_audit.api.options import AuditConfig, CompareConfig, CompareResult, RunResult, option_values
 from albert_audit.api.redraw import render_compare_report
 from albert_audit.api.run import check_out_folder, load_probes, read_sentences, run_audit
@@ -126,6 +126,7 @@ def compare_models(config: CompareConfig) -> CompareResult:
         del loaded
     warnings = list(dict.fromkeys(w for result in audited for w in result.warnings))
     runs = [("base", audited[0].out)] + [(f"candidate_{i}", r.out) for i, r in enumerate(audited[1:], start=1)]
+    write_benchmark_deltas(out, runs, seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples)
     return _finish_compare(config, out, runs=runs, mode="models", notes=notes, warnings=warnings, started=started)
 
 
