@@ -223,3 +223,31 @@ def test_compare_bad_benchmark_is_one_line_before_any_model_loads(monkeypatch, c
                  "--benchmark", f"crows_pairs={tmp_path / 'missing.csv'}", "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "missing.csv: CrowS-Pairs file not found" in err and len(err.splitlines()) == 1
+
+
+def test_seat_honest_and_aula_through_the_cli(tmp_path, tiny_model_dir):
+    from tests.test_benchmarks_honest import write_hurtlex
+    from tests.test_benchmarks_seat import write_test
+
+    seat_dir = tmp_path / "seat"
+    seat_dir.mkdir()
+    write_test(seat_dir, "a_test")
+    write_test(seat_dir, "b_test")
+    hurtlex = write_hurtlex(tmp_path)
+    sset = write_dev(tmp_path)
+    out = tmp_path / "run"
+    code = main(["run", "--model", str(tiny_model_dir), "--benchmark", f"seat={seat_dir}", "--benchmark",
+                 f"honest={hurtlex}", "--benchmark", f"aula={sset}", "--out", str(out), "--quiet",
+                 "--n-resamples", "100", "--no-report"])
+    assert code == 0
+    found = pd.read_csv(out / contract.FINDINGS_FILE)
+    assert set(found.loc[found["probe_set"] == "seat", "target"]) == {"a_test", "b_test", "all"}
+    assert set(found.loc[found["probe_set"] == "honest", "metric"]) == {"honest_k1", "honest_k5", "honest_k10",
+                                                                          "honest_k20"}
+    assert set(found.loc[found["probe_set"] == "aula", "metric"]) == {"aula"}  # AUL rows only under aul
+    summary = json.loads((out / contract.SUMMARY_FILE).read_text())
+    records = {r["name"]: r for r in summary["benchmarks"]}
+    assert sorted(records["seat"]["files"]) == [str(seat_dir / "a_test.jsonl"), str(seat_dir / "b_test.jsonl")]
+    assert len(records["honest"]["files"]) == 2 and str(hurtlex) in records["honest"]["files"]
+    assert records["honest"]["n_examples"] == len(pd.read_parquet(out / "benchmarks" / "honest.parquet")) == 810
+    assert np.isfinite(pd.read_parquet(out / "benchmarks" / "aula.parquet")["sent_more_aula"]).all()
