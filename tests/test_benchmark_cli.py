@@ -251,3 +251,16 @@ def test_seat_honest_and_aula_through_the_cli(tmp_path, tiny_model_dir):
     assert len(records["honest"]["files"]) == 2 and str(hurtlex) in records["honest"]["files"]
     assert records["honest"]["n_examples"] == len(pd.read_parquet(out / "benchmarks" / "honest.parquet")) == 810
     assert np.isfinite(pd.read_parquet(out / "benchmarks" / "aula.parquet")["sent_more_aula"]).all()
+
+
+def test_a_benchmark_given_twice_and_stale_tables(tmp_path):
+    from albert_audit.api.benchmarks import clear_tables, load_benchmarks
+
+    crows = write_crows(tmp_path)
+    with pytest.raises(Exception, match="--benchmark crows_pairs given twice"):
+        load_benchmarks([f"crows_pairs={crows}", f"crows_pairs={crows}"])
+    stale = tmp_path / "out" / contract.BENCHMARKS_FOLDER / "seat.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    clear_tables(tmp_path / "out")  # a rerun into the folder never keeps another run's table
+    assert not stale.exists()
