@@ -166,7 +166,7 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
                          help="probe-set YAML file or shipped set name (with --base); repeat for several")
     compare.add_argument("--benchmark", action="append", default=[], metavar="NAME=PATH",
                          help="also score a standard benchmark in every model's run folder (with --base; as in "
-                              "`run`; no benchmark deltas yet); repeat")
+                              "`run`); crows_pairs, aul and aula get paired deltas in benchmark_deltas.csv; repeat")
     compare.add_argument("--quantize", metavar="KIND", help="audit the candidates dynamically quantized: int8 (CPU)")
     compare.add_argument("--out", required=True, type=Path, help="folder to write (a run folder per model, "
                          "deltas.csv, compare_summary.json, compare.html)")
