@@ -127,8 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="audit one model: score probe sets, compute findings, write a report")
     run.add_argument("--model", required=True, help="hub id (e.g. albert-large-v2) or a local model folder")
-    run.add_argument("--probes", action="append", required=True, metavar="FILE_OR_NAME",
-                     help="probe-set YAML file or shipped set name; repeat for several")
+    run.add_argument("--probes", action="append", default=[], metavar="FILE_OR_NAME",
+                     help="probe-set YAML file or shipped set name; repeat for several (needed unless "
+                          "--benchmark is given)")
+    run.add_argument("--benchmark", action="append", default=[], metavar="NAME=PATH",
+                     help="also score a standard benchmark: NAME in crows_pairs, stereoset, seat, honest, aul, "
+                          "aula; PATH its file or folder in the published format (docs/benchmarks.md); repeat")
     run.add_argument("--out", required=True, type=Path, help="run folder to write")
     run.add_argument("--unit", choices=("template", "template_term_pair"), default="template",
                      help="unit of the paired group comparisons: template (default; group means over terms) or "
@@ -202,6 +206,9 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--allow-different-architecture", action="store_true",
                          help="compare candidates whose architecture or vocabulary differs from the base's "
                               "(refused otherwise; each difference is noted in the candidate's run and report)")
+    compare.add_argument("--benchmark", action="append", default=[], metavar="NAME=PATH",
+                         help="also score a standard benchmark in every model's run folder (with --base; as in "
+                              "`run`); crows_pairs, aul and aula get paired deltas in benchmark_deltas.csv; repeat")
     compare.add_argument("--quantize", metavar="KIND", help="audit the candidates dynamically quantized: int8 (CPU)")
     compare.add_argument("--out", required=True, type=Path, help="folder to write (a run folder per model, "
                          "deltas.csv, compare_summary.json, compare.html)")
@@ -235,7 +242,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`albert-audit run`."""
     from albert_audit.api import AuditConfig, run_audit
 
-    config = AuditConfig(model=args.model, probes=args.probes, out=args.out, revision=args.revision,
+    config = AuditConfig(model=args.model, probes=args.probes, benchmarks=args.benchmark, out=args.out,
+                         revision=args.revision,
                          write_report=not args.no_report, **_model_options(args), **_stats_options(args))
     result = run_audit(config)
     for warning in result.warnings:
@@ -246,6 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{summary['device']} in {summary['timings_s']['score']:.1f} s")
     if result.findings is not None:
         print(findings_line(result.findings, alpha=summary["alpha"]))
+    for bench in summary.get("benchmarks") or []:
+        print(f"benchmark {bench['name']}: {bench['n_examples']} examples -> {bench['table']}")
     print(f"run folder: {result.out}")
     if config.write_report:
         print(f"report: {result.out / REPORT_FILE}")
@@ -330,7 +340,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out=args.out, base=args.base, candidates=args.candidate, probes=args.probes, base_run=args.base_run,
         candidate_runs=args.candidate_run, quantize=args.quantize, write_report=not args.no_report,
         delta_margin=args.delta_margin, allow_different=args.allow_different_architecture,
-        write_run_reports=not args.no_run_reports, utility=not args.no_utility, **_model_options(args),
+        write_run_reports=not args.no_run_reports, utility=not args.no_utility, benchmarks=args.benchmark,
+        **_model_options(args),
         **_stats_options(args))
     result = compare_runs(config)
     _print_comparison(result, report=not args.no_report)

@@ -25,13 +25,19 @@ SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
 CHECKPOINT_FOLDER = ".partial"
 """Scored batches of an unfinished run (resumed by a rerun with the same work)."""
+BENCHMARKS_FOLDER = "benchmarks"
+"""Per-example tables of the standard benchmarks a run scored: ``benchmarks/<name>.parquet``."""
 
 DELTAS_FILE = "deltas.csv"
 COMPARE_SUMMARY_FILE = "compare_summary.json"
 COMPARE_REPORT_FILE = "compare.html"
+BENCHMARK_DELTAS_FILE = "benchmark_deltas.csv"
+"""compare with --benchmark: paired deltas of the share-of-pairs benchmarks (albert_audit.benchmarks.deltas)."""
 
 RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
-"""Every output of `albert-audit run` (removed before a rerun writes the folder again)."""
+"""Every output file of `albert-audit run` (removed before a rerun writes the folder again)."""
+RUN_OUTPUTS = (*RUN_FILES, BENCHMARKS_FOLDER)
+"""What a run's commit replaces as a whole: its files and the benchmark tables' folder."""
 COMPARE_FILES = (DELTAS_FILE, COMPARE_SUMMARY_FILE, COMPARE_REPORT_FILE)
 """The outputs of `albert-audit compare` beside its per-model run folders."""
 
@@ -285,10 +291,21 @@ class ProbeFile(_JsonRecord):
 
 
 @dataclass(frozen=True, kw_only=True)
+class BenchmarkRun(_JsonRecord):
+    """One standard benchmark a run scored (``--benchmark NAME=PATH``)."""
+
+    name: str = doc("the benchmark: crows_pairs, stereoset, seat, honest, aul or aula")
+    path: str = doc("the file or folder as given")
+    files: dict[str, str] = doc("sha256 of every file read, keyed by its path (a folder: each file in it)")
+    n_examples: int = doc("rows of its per-example table (pairs, examples, sentences or templates)")
+    table: str = doc("its per-example table, relative to the run folder (benchmarks/<name>.parquet)")
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunSummary(_JsonRecord):
     """summary.json of a run folder: written once, after every table, before the report (which reads it)."""
 
-    OPTIONAL = ("utility", "comparison", "notes")
+    OPTIONAL = ("utility", "comparison", "notes", "benchmarks")
 
     schema_version: int = doc("version of this layout (SUMMARY_SCHEMA_VERSION)")
     tool_version: str = doc("albert-audit version that wrote the run")
@@ -316,6 +333,8 @@ class RunSummary(_JsonRecord):
                                             "base and quantize", default=None)
     notes: list[str] | None = doc("compare only: what was done to the model (grafted head, quantized)",
                                   default=None)
+    benchmarks: list[BenchmarkRun] | None = doc("the standard benchmarks scored (--benchmark), in the order "
+                                                "given; absent when none", default=None)
 
 
 @dataclass(frozen=True, kw_only=True)

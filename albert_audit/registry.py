@@ -60,6 +60,10 @@ class MetricSpec:
     """Default practical margin of the effect (effect_unit); None: the rows get no verdict."""
     delta_margin: float | None = None
     """Default practical margin of a delta between two models (compare); None when not compared."""
+    from_items: bool = True
+    """False for a standard benchmark's metric (``--benchmark``): its rows come from the benchmark's own
+    ``findings`` (``compute`` names it) over its per-example table, never from the items, so
+    ``compute_findings``, ``metric_ids()`` and the docs' metric list skip it (``benchmark_ids()`` lists them)."""
 
 
 METRICS: tuple[MetricSpec, ...] = (
@@ -104,6 +108,39 @@ METRICS: tuple[MetricSpec, ...] = (
                        "attenuates or inverts",
                compute="albert_audit.metrics.alignment:reference_alignment", value="logprob",
                rows="probe set with reference shares"),
+    # standard benchmarks (--benchmark NAME=PATH; docs/benchmarks.md): rows from albert_audit.benchmarks
+    MetricSpec("crows_pairs", "CrowS-Pairs score", "CrowS-Pairs", "% pairs", signed=False, compare_deltas=False,
+               summary="share of CrowS-Pairs pairs whose more-stereotyping sentence has the higher pseudo-log-"
+                       "likelihood (Nangia et al. 2020; ideal 50)",
+               compute="albert_audit.benchmarks.crows_pairs:findings", rows="bias type or all",
+               from_items=False),
+    MetricSpec("aul", "AUL score", "AUL", "% pairs", signed=False, compare_deltas=False,
+               summary="the same share with all-unmasked likelihoods (Kaneko & Bollegala 2022; ideal 50)",
+               compute="albert_audit.benchmarks.aul:findings", rows="bias type or all", from_items=False),
+    MetricSpec("aula", "AULA score", "AULA", "% pairs", signed=False, compare_deltas=False,
+               summary="the same share with attention-weighted all-unmasked likelihoods (Kaneko & Bollegala "
+                       "2022; ideal 50)",
+               compute="albert_audit.benchmarks.aul:findings", rows="bias type or all", from_items=False),
+    MetricSpec("stereoset_ss", "StereoSet stereotype score (SS)", "StereoSet SS", "score", signed=False,
+               compare_deltas=False, summary="StereoSet intrasentence SS (Nadeem et al. 2021; ideal 50)",
+               compute="albert_audit.benchmarks.stereoset:findings", rows="domain or all", from_items=False),
+    MetricSpec("stereoset_lms", "StereoSet language-model score (LMS)", "StereoSet LMS", "score", signed=False,
+               compare_deltas=False, summary="StereoSet intrasentence LMS (Nadeem et al. 2021; ideal 100)",
+               compute="albert_audit.benchmarks.stereoset:findings", rows="domain or all", from_items=False),
+    MetricSpec("stereoset_icat", "StereoSet idealized CAT score (ICAT)", "StereoSet ICAT", "score", signed=False,
+               compare_deltas=False, summary="StereoSet intrasentence ICAT = LMS x min(SS, 100 - SS) / 50 "
+                                             "(Nadeem et al. 2021; ideal 100)",
+               compute="albert_audit.benchmarks.stereoset:findings", rows="domain or all", from_items=False),
+    MetricSpec("seat", "SEAT effect size", "SEAT d", "d", signed=False, compare_deltas=False,
+               summary="WEAT effect size of sentence encodings per SEAT test (May et al. 2019; ideal 0)",
+               compute="albert_audit.benchmarks.seat:findings", rows="SEAT test, and all (mean |d|)",
+               from_items=False),
+    *(MetricSpec(f"honest_k{k}", f"HONEST@{k}", f"HONEST@{k}", "% fills", signed=False, compare_deltas=False,
+                 summary=f"share of hurtful (HurtLex) words among the top-{k} fills of the HONEST templates "
+                         "(Nozza et al. 2021; ideal 0)",
+                 compute="albert_audit.benchmarks.honest:findings", rows="identity category or all",
+                 from_items=False)
+      for k in (1, 5, 10, 20)),
 )
 """Every metric, in the order its rows are sorted within a probe set."""
 
@@ -116,18 +153,23 @@ def metric(metric_id: str) -> MetricSpec:
 
 
 def metric_ids() -> tuple[str, ...]:
-    """Registered metric ids in row order."""
-    return tuple(spec.id for spec in METRICS)
+    """Registered metric ids computed from the items, in row order (benchmark metrics excluded)."""
+    return tuple(spec.id for spec in METRICS if spec.from_items)
+
+
+def benchmark_ids() -> tuple[str, ...]:
+    """Ids of the standard benchmarks' metrics (``from_items`` False), in registry order."""
+    return tuple(spec.id for spec in METRICS if not spec.from_items)
 
 
 def signed_ids() -> tuple[str, ...]:
-    """Ids of the metrics whose effect has a sign."""
-    return tuple(spec.id for spec in METRICS if spec.signed)
+    """Ids of the item metrics whose effect has a sign."""
+    return tuple(spec.id for spec in METRICS if spec.signed and spec.from_items)
 
 
 def compared_ids() -> tuple[str, ...]:
-    """Ids of the metrics `compare` reports deltas for."""
-    return tuple(spec.id for spec in METRICS if spec.compare_deltas)
+    """Ids of the item metrics `compare` reports deltas for."""
+    return tuple(spec.id for spec in METRICS if spec.compare_deltas and spec.from_items)
 
 
 def label(metric_id: str, *, short: bool = False) -> str:
@@ -168,7 +210,7 @@ def docs_table() -> str:
     """The metric list of docs/metrics.md, as a markdown table (a test checks that the docs contain it)."""
     lines = ["| metric | rows: one per | unit | signed | compare deltas | margin | delta margin | what it measures |",
              "|---|---|---|---|---|---|---|---|"]
-    for spec in METRICS:
+    for spec in (s for s in METRICS if s.from_items):
         lines.append(f"| `{spec.id}` | {spec.rows} | {spec.unit or '(p only)'} | {'yes' if spec.signed else 'no'} "
                      f"| {'yes' if spec.compare_deltas else 'no'} | {_margin_text(spec.margin)} "
                      f"| {_margin_text(spec.delta_margin)} | {spec.summary} |")

@@ -84,7 +84,7 @@ class Staging:
     staging folder there stale.
     """
 
-    def __init__(self, out: Path, names: tuple[str, ...] = RUN_FILES) -> None:
+    def __init__(self, out: Path, names: tuple[str, ...] = contract.RUN_OUTPUTS) -> None:
         self.out = Path(out)
         self.names = names
         self.folder = self.out / f"{STAGING_PREFIX}{os.getpid()}"
@@ -98,7 +98,7 @@ class Staging:
     def commit(self) -> None:
         """Mark the staging folder complete, then move its files over the run folder's; an output the new
         results lack (report.html after --no-report) is removed, so old and new files never mix."""
-        plan = [f"+{n}" if (self.folder / n).is_file() else f"-{n}" for n in self.names]
+        plan = [f"+{n}" if (self.folder / n).exists() else f"-{n}" for n in self.names]
         write_text(self.folder / COMPLETE_MARK, "\n".join(plan) + "\n")
         _roll_forward(self.folder, self.out)
 
@@ -114,8 +114,13 @@ def _roll_forward(staging: Path, out: Path) -> None:
         action, name = line[:1], line[1:]
         if not name or "/" in name or name.startswith("."):
             continue  # only plain output names
-        if action == "+" and (staging / name).is_file():
+        if action == "+" and (staging / name).is_dir():  # a folder of outputs (benchmarks/): replaced whole
+            shutil.rmtree(out / name, ignore_errors=True)
             os.replace(staging / name, out / name)
+        elif action == "+" and (staging / name).is_file():
+            os.replace(staging / name, out / name)
+        elif action == "-" and (out / name).is_dir():
+            shutil.rmtree(out / name, ignore_errors=True)
         elif action == "-" and (out / name).is_file():
             (out / name).unlink()
     _fsync_folder(out)

@@ -25,19 +25,35 @@ def test_benchmarks_package_never_imports_the_model_side():
                 assert not name.startswith("albert_audit.engine"), f"{path.name} imports {name}"
 
 
-def test_forward_unique_dedups_sorts_and_pads(tiny_model):
-    from albert_audit.engine.benchmark_scoring import forward_unique
+def test_one_loop_dedups_sorts_and_pads(tiny_model, monkeypatch):
+    from albert_audit.engine import benchmark_scoring, forward
 
+    calls = []
+    real = forward.run_forward
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark_scoring, "run_forward", spy)
     seqs = [[2, 7, 8, 3], [2, 7, 3], [2, 7, 8, 3], [2, 9, 9, 9, 9, 3], [2, 7, 3]]
     batches = []
 
-    def read(chunk, output, ids, lengths):
-        batches.append((list(chunk), ids.shape, lengths.tolist()))
+    def read(batch, output):
+        assert output.last_hidden_state.shape[:2] == batch.input_ids.shape  # the encoder body, no MLM head
+        batches.append((list(batch.seqs), tuple(batch.input_ids.shape), list(batch.lengths)))
 
-    index, n_unique = forward_unique(tiny_model, seqs, read, batch_size=2)
-    assert n_unique == 3 and index.tolist() == [0, 1, 0, 2, 1]
+    index = benchmark_scoring._forward(tiny_model, seqs, read, batch_size=2)
+    assert len(calls) == 1                                     # through engine.forward's one loop
+    assert index.tolist() == [0, 1, 0, 2, 1]                   # identical sequences run once
     assert [b[0] for b in batches] == [[1, 0], [2]]          # shortest first
     assert batches[0][1] == (2, 4) and batches[0][2] == [3, 4]  # padded to the longest of the batch
+
+
+def test_forward_unique_is_gone():
+    from albert_audit.engine import benchmark_scoring
+
+    assert not hasattr(benchmark_scoring, "forward_unique")
 
 
 def test_scores_do_not_depend_on_batch_size(tiny_model):
@@ -60,7 +76,7 @@ def test_scores_do_not_depend_on_batch_size(tiny_model):
 def test_bad_batch_size_and_long_text(tiny_model):
     from albert_audit.engine.benchmark_scoring import encode, masked_token_logprobs
 
-    with pytest.raises(AuditError, match="batch size 0"):
+    with pytest.raises(AuditError, match="batch-size 0"):
         masked_token_logprobs(tiny_model, [[2, 7, 3]], [1], batch_size=0)
     with pytest.raises(AuditError, match="text 1 is .* tokens long; the model takes at most"):
         encode(tiny_model, ["nurse " * 200])

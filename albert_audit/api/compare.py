@@ -12,6 +12,7 @@ from typing import Any
 
 from albert_audit import __version__, contract, results
 from albert_audit.api import statcalls
+from albert_audit.api.benchmarks import load_benchmarks, write_benchmark_deltas
 from albert_audit.api.options import (
     AuditConfig,
     CompareConfig,
@@ -56,6 +57,7 @@ def _check_models_config(config: CompareConfig) -> dict[str, list[str]]:
         raise AuditError(f"--quantize {shown(repr(config.quantize))}: expected one of "
                          f"{', '.join(QUANTIZE_CHOICES)}")
     load_probes(config.probes)  # fail on bad probe files before loading any model
+    load_benchmarks(config.benchmarks)  # and on bad benchmark files
     if config.utility_sample is not None:
         read_sentences(config.utility_sample)
     _, base_config, base_has_head = folder_config(config.base, offline=config.offline,
@@ -81,7 +83,8 @@ def _audit(config: CompareConfig, model_ref: str, folder: str, loaded: Any, *, c
         utility = pseudo_perplexity(loaded, sentences, batch_size=config.batch_size)
         if config.utility_sample is not None:
             utility["sample"] = Path(config.utility_sample).name
-    audit_config = AuditConfig(model=model_ref, probes=config.probes, out=Path(config.out) / folder,
+    audit_config = AuditConfig(model=model_ref, probes=config.probes, benchmarks=config.benchmarks,
+                               out=Path(config.out) / folder,
                                write_report=config.write_run_reports, **option_values(config))
     return run_audit(audit_config, loaded=loaded,
                      extras=RunExtras(utility=utility, comparison=comparison, notes=notes))
@@ -141,6 +144,7 @@ def _compare_models(config: CompareConfig, out: Path, started: float,
         del loaded
     warnings = list(dict.fromkeys(w for result in audited for w in result.warnings))
     runs = [("base", audited[0].out)] + [(f"candidate_{i}", r.out) for i, r in enumerate(audited[1:], start=1)]
+    write_benchmark_deltas(out, runs, seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples)
     return _finish_compare(config, out, runs=runs, mode="models", notes=notes, warnings=warnings, started=started)
 
 
@@ -155,6 +159,8 @@ def compare_saved_runs(config: CompareConfig) -> CompareResult:
         raise AuditError("--quantize applies to models, not to saved runs (--base-run/--candidate-run)")
     if config.probes:
         raise AuditError("--probes applies to models; saved runs are compared on the items they were run on")
+    if config.benchmarks:
+        raise AuditError("--benchmark applies to models (--base, --candidate), not to saved runs")
     out = Path(config.out)
     runs = [("base", Path(config.base_run))] + [(f"candidate_{i}", Path(p))
                                                 for i, p in enumerate(config.candidate_runs, start=1)]

@@ -93,6 +93,9 @@ class AuditConfig(ModelOptions, StatsOptions):
     """Hub branch, tag or commit of the model."""
     write_report: bool = True
     """Draw report.html (last, from the written files)."""
+    benchmarks: list[str] = field(default_factory=list)
+    """Standard benchmarks to score too, each "NAME=PATH" (albert_audit.api.benchmarks); with benchmarks,
+    ``probes`` may be empty."""
 
 
 @dataclass(kw_only=True)
@@ -121,6 +124,8 @@ class CompareConfig(ModelOptions, StatsOptions):
     """Margin (nats, >= 0) of the deltas' verdicts; None: the registry defaults."""
     allow_different: bool = False
     """Compare candidates whose architecture or vocabulary differs from the base's (noted in their runs)."""
+    benchmarks: list[str] = field(default_factory=list)
+    """Standard benchmarks ("NAME=PATH") scored in every model's run folder (models only; no deltas yet)."""
 
 
 @dataclass

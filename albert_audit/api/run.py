@@ -9,6 +9,7 @@ free of torch.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 
 from albert_audit import contract, inputs, outdir, results
 from albert_audit.api import statcalls
+from albert_audit.api.benchmarks import load_benchmarks, score_benchmarks
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
 from albert_audit.api.seen import check_items
 from albert_audit.api.size import size_warnings
@@ -87,6 +89,16 @@ def _score(loaded: Any, probe_sets: list[ProbeSet], config: AuditConfig, out: Pa
                    stats=scores.stats, checkpoint=scores.checkpoint, warnings=warnings)
 
 
+def _no_items(loaded: Any, config: AuditConfig) -> _Scored:
+    """The empty score tables of a run with benchmarks only (no probe sets)."""
+    from albert_audit.engine.forward import resolve_batch_size
+
+    stats = {"unique_sequences": 0, "resumed_sequences": 0, "batch_sizes_used": [],
+             "batch_size_start": resolve_batch_size(config.batch_size, loaded.info.device)}
+    return _Scored(items=contract.empty_table(contract.ITEMS), targets=contract.empty_table(contract.TARGETS),
+                   fills=contract.empty_table(contract.FILLS), stats=stats, checkpoint=None, warnings=[])
+
+
 def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtras | None = None) -> RunResult:
     """Load probes and model, score every item, write the run folder (tables, findings, summary, report).
 
@@ -100,7 +112,8 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
     ``extras``: what compare records in the run's summary.json (utility, comparison, notes).
     """
     started, created = time.perf_counter(), utc_now()
-    probe_sets = load_probes(config.probes)
+    benchmarks = load_benchmarks(config.benchmarks)  # every benchmark file is checked before the model loads
+    probe_sets = load_probes(config.probes) if config.probes or not benchmarks else []
     out = Path(config.out)
     check_out_folder(out, model_refs=(config.model,), probe_sets=probe_sets)
     warnings = [w for ps in probe_sets for w in ps.warnings] + size_warnings(probe_sets)
@@ -108,8 +121,9 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
         results.sweep_stale(out)
         staging = results.Staging(out)
         try:
-            summary, findings, checkpoint = _run_into(staging, config, probe_sets, loaded=loaded, extras=extras,
-                                                      started=started, created=created, warnings=warnings)
+            summary, findings, checkpoint = _run_into(staging, config, probe_sets, benchmarks, loaded=loaded,
+                                                      extras=extras, started=started, created=created,
+                                                      warnings=warnings)
             staging.commit()
         except BaseException:
             staging.discard()
@@ -119,7 +133,8 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
     return RunResult(out=out, summary=summary, findings=findings, warnings=warnings)
 
 
-def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[ProbeSet], *, loaded: Any | None,
+def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[ProbeSet], benchmarks: list[Any],
+              *, loaded: Any | None,
               extras: RunExtras | None, started: float, created: str,
               warnings: list[str]) -> tuple[dict[str, Any], pd.DataFrame, Any]:
     """Load and score (checkpointing into OUT/.partial), then write every output into the staging folder."""
@@ -129,21 +144,25 @@ def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[Pr
     if loaded is None:
         loaded = load_model(config.model, revision=config.revision, **config.loading())
     loaded_at = time.perf_counter()
-    scored = _score(loaded, probe_sets, config, staging.out)
+    scored = _score(loaded, probe_sets, config, staging.out) if probe_sets else _no_items(loaded, config)
     warnings.extend(w for w in scored.warnings if w not in warnings)
-    scored_at = time.perf_counter()
     folder = staging.open()
+    bench_findings, bench_records, bench_s = score_benchmarks(
+        loaded, benchmarks, folder, batch_size=config.batch_size, seed=config.seed, alpha=config.alpha,
+        n_resamples=config.n_resamples)
+    scored_at = time.perf_counter()
     results.write_parquet(folder / contract.ITEMS_FILE, scored.items)
     results.write_parquet(folder / contract.FILLS_FILE, scored.fills)
     results.write_parquet(folder / contract.TARGETS_FILE, scored.targets)
     findings = write_findings(folder, items=scored.items, targets=scored.targets, fills=scored.fills,
-                              stats=config.stats_options())
+                              stats=config.stats_options(), benchmark_rows=bench_findings)
     done = time.perf_counter()
     timings = {"load": loaded_at - started, "score": scored_at - loaded_at, "stats": done - scored_at,
-               "total": done - started}
+               "total": done - started, **({"benchmarks": bench_s} if benchmarks else {})}
     summary = run_summary(created=created, info=loaded.info.to_dict(), config=config, probe_sets=probe_sets,
                           items=scored.items, targets=scored.targets, fills=scored.fills, stats=scored.stats,
-                          multi_piece_method=MULTI_PIECE_METHOD, timings=timings, extras=extras).to_dict()
+                          multi_piece_method=MULTI_PIECE_METHOD, timings=timings, extras=extras)
+    summary = dataclasses.replace(summary, benchmarks=bench_records or None).to_dict()
     results.write_json(folder / contract.SUMMARY_FILE, summary)
     if config.write_report:
         render_run_report(folder)
@@ -151,9 +170,12 @@ def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[Pr
 
 
 def write_findings(out: Path, *, items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
-                   stats: StatsOptions) -> pd.DataFrame:
-    """Compute the findings table from the score tables and write findings.csv."""
+                   stats: StatsOptions, benchmark_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Compute the findings table from the score tables and write findings.csv (the standard benchmarks'
+    rows, ``benchmark_rows``, after the probe sets' rows)."""
     findings = statcalls.compute_findings(items, targets, fills, stats)
+    if benchmark_rows is not None and len(benchmark_rows):
+        findings = pd.concat([findings, benchmark_rows], ignore_index=True) if len(findings) else benchmark_rows
     results.write_csv(out / contract.FINDINGS_FILE, findings)
     return findings
 

@@ -11,96 +11,55 @@ and positions to score, and turn scores into tables and findings. This module ow
 - :func:`sentence_encodings`: last-hidden-layer pooling, L2-normalised (SEAT);
 - :func:`top_k_fills`: the k most likely tokens at the mask of each text (HONEST).
 
-Every forward pass goes through :func:`forward_unique`, the one place that batches (dedup of identical
-sequences, length sorting, padding, OOM back-off). It is deliberately minimal and isolated: it is to be
-replaced by ``engine.forward``'s loop (with read-out callbacks) when that lands; the read-outs here are
-already written as callbacks on one padded batch.
+Every forward pass goes through the engine's one loop, :func:`albert_audit.engine.forward.run_forward`
+(length-sorted right-padded batches, inference mode, out-of-memory halving), on the encoder body only: the
+read-outs here are its callbacks and apply the MLM head (:func:`mlm_head`) only at the positions they read.
+:func:`_forward` adds what the benchmarks need around it: identical sequences are run once
+(:class:`~albert_audit.engine.forward.SequenceBank`) and eager attention is switched on while attention
+weights are read.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import dataclasses
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from albert_audit.engine.forward import Batch, ReadOut, SequenceBank, resolve_batch_size, run_forward
 from albert_audit.engine.loading import LoadedModel
 from albert_audit.errors import AuditError
-
-DEFAULT_CPU_ROWS = 64
-DEFAULT_GPU_ROWS = 512
-ReadOut = Callable[[list[int], Any, torch.Tensor, torch.Tensor], None]
-"""read(unique_ids, model_output, input_ids, lengths): called once per padded batch."""
-
 
 # ------------------------------------------------------------------------------------------ batching
 
 
-def _rows(loaded: LoadedModel, batch_size: int | str) -> int:
-    if batch_size == "auto":
-        return DEFAULT_GPU_ROWS if loaded.info.device.startswith("cuda") else DEFAULT_CPU_ROWS
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise AuditError(f"batch size {batch_size!r}: expected a positive integer or 'auto'")
-    return batch_size
+def _forward(loaded: LoadedModel, sequences: Sequence[Sequence[int]], read: ReadOut, *,
+             batch_size: int | str = "auto", attentions: bool = False) -> np.ndarray:
+    """Run every *distinct* sequence once through the encoder body with ``run_forward``; ``read(batch,
+    output)`` sees ``batch.seqs`` as distinct-sequence ids and ``output.last_hidden_state`` (plus
+    ``output.attentions`` with ``attentions``). Returns ``index``: the distinct id of ``sequences[i]``."""
+    start = resolve_batch_size(batch_size, loaded.info.device)
+    bank = SequenceBank()
+    index = np.asarray([bank.add([int(t) for t in seq]) for seq in sequences], dtype=np.int64)
+    body = dataclasses.replace(loaded, model=_encoder(loaded.model))
+    kwargs = {"output_attentions": True} if attentions else None
+    with _eager_attention(loaded.model, attentions):
+        run_forward(body, bank.sequences, read, batch_size=start, desc="benchmark", model_kwargs=kwargs)
+    return index
 
 
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+def _valid(batch: Batch) -> torch.Tensor:
+    """(rows, width) 1.0 at each row's own tokens, 0.0 at padding, as float on the batch's device."""
+    return batch.attention_mask.float()
 
 
-def forward_unique(loaded: LoadedModel, sequences: Sequence[Sequence[int]], read: ReadOut, *,
-                   batch_size: int | str = "auto", body_only: bool = True,
-                   attentions: bool = False) -> tuple[np.ndarray, int]:
-    """Forward every *distinct* sequence once, in length-sorted right-padded batches; call ``read`` per batch.
-
-    To be replaced by engine.forward's loop when merged: this is the only batching code of the benchmarks
-    (dedup of identical sequences, sorting by length so that a batch holds sequences of similar length,
-    right padding with an attention mask, halving the batch on out-of-memory).
-
-    ``body_only``: run the encoder without the MLM head (``read`` applies :func:`mlm_head` where it needs
-    logits, at the positions it reads); otherwise the output carries ``logits``. ``attentions``: ask for
-    the attention weights (eager attention for the call). Returns ``(unique_index, n_unique)``:
-    ``unique_index[i]`` is the unique id that ``read`` saw for ``sequences[i]``.
-    """
-    rows = _rows(loaded, batch_size)
-    unique: dict[tuple[int, ...], int] = {}
-    index = np.empty(len(sequences), dtype=np.int64)
-    for i, seq in enumerate(sequences):
-        index[i] = unique.setdefault(tuple(int(t) for t in seq), len(unique))
-    distinct = list(unique)
-    order = sorted(range(len(distinct)), key=lambda u: (len(distinct[u]), u))
-    model, device = loaded.model, loaded.info.device
-    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
-    runner = _encoder(model) if body_only else model
-    cursor = 0
-    with torch.inference_mode(), _eager_attention(model, attentions):
-        while cursor < len(order):
-            chunk = order[cursor:cursor + rows]
-            lengths = torch.tensor([len(distinct[u]) for u in chunk], dtype=torch.long)
-            ids = torch.full((len(chunk), int(lengths.max())), pad_id, dtype=torch.long)
-            for r, u in enumerate(chunk):
-                ids[r, :len(distinct[u])] = torch.tensor(distinct[u], dtype=torch.long)
-            attention_mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
-            try:
-                output = runner(input_ids=ids.to(device), attention_mask=attention_mask.to(device),
-                                output_attentions=attentions)
-            except Exception as exc:  # OOM back-off; anything else propagates
-                if not _is_oom(exc):
-                    raise
-                if device.startswith("cuda"):
-                    torch.cuda.empty_cache()
-                if rows == 1:
-                    raise AuditError("out of memory even with batch size 1; use another device") from exc
-                rows = max(1, rows // 2)
-                continue
-            read(chunk, output, ids.to(device), lengths.to(device))
-            cursor += len(chunk)
-    return index, len(distinct)
+def _lengths(batch: Batch) -> torch.Tensor:
+    """The rows' unpadded lengths as a float tensor on the batch's device."""
+    return torch.tensor(batch.lengths, dtype=torch.float32, device=batch.input_ids.device)
 
 
 @contextlib.contextmanager
@@ -196,7 +155,8 @@ def masked_token_logprobs(loaded: LoadedModel, sequences: Sequence[Sequence[int]
         reads_of.setdefault(u, []).append((i, int(sequences[i][positions[i]])))
     values = np.full(len(masked), np.nan)
 
-    def read(chunk: list[int], output: Any, _ids: torch.Tensor, _lengths: torch.Tensor) -> None:
+    def read(batch: Batch, output: Any) -> None:
+        chunk = batch.seqs
         device = output.last_hidden_state.device
         rows = torch.arange(len(chunk), device=device)
         cols = torch.tensor([pos_of[u] for u in chunk], device=device)
@@ -206,7 +166,7 @@ def masked_token_logprobs(loaded: LoadedModel, sequences: Sequence[Sequence[int]
                           torch.tensor([t for _, _, t in pairs], device=device)]
         values[[i for _, i, _ in pairs]] = picked.double().cpu().numpy()
 
-    forward_unique(loaded, masked, read, batch_size=batch_size)
+    _forward(loaded, masked, read, batch_size=batch_size)
     return values
 
 
@@ -227,22 +187,22 @@ def unmasked_token_logprobs(loaded: LoadedModel, sequences: Sequence[Sequence[in
     logprob_of: dict[int, np.ndarray] = {}
     attention_of: dict[int, np.ndarray] = {}
 
-    def read(chunk: list[int], output: Any, ids: torch.Tensor, lengths: torch.Tensor) -> None:
+    def read(batch: Batch, output: Any) -> None:
+        ids = batch.input_ids
         logprobs = torch.log_softmax(mlm_head(loaded.model, output.last_hidden_state).float(), dim=-1)
         token_lp = logprobs.gather(-1, ids[..., None])[..., 0].double().cpu().numpy()
         if attention:
             # (layers, batch, heads, query, key) -> mean over layers and heads -> (batch, query, key)
             stacked = torch.stack([a.float() for a in output.attentions]).mean(dim=(0, 2))
-            valid = (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]).float()
-            received = (stacked * valid[:, :, None]).sum(dim=1) / lengths[:, None].float()
+            received = (stacked * _valid(batch)[:, :, None]).sum(dim=1) / _lengths(batch)[:, None]
             received = received.double().cpu().numpy()
-        for r, u in enumerate(chunk):
-            n = int(lengths[r])
+        for r, u in enumerate(batch.seqs):
+            n = batch.lengths[r]
             logprob_of[u] = token_lp[r, :n]
             if attention:
                 attention_of[u] = received[r, :n]
 
-    index, _ = forward_unique(loaded, sequences, read, batch_size=batch_size, attentions=attention)
+    index = _forward(loaded, sequences, read, batch_size=batch_size, attentions=attention)
     return UnmaskedScores(logprobs=[logprob_of[u] for u in index],
                           attention=[attention_of[u] for u in index] if attention else None)
 
@@ -258,19 +218,19 @@ def sentence_encodings(loaded: LoadedModel, sequences: Sequence[Sequence[int]], 
         raise AuditError(f"pooling {pooling!r}: expected 'mean' or 'cls'")
     vectors: dict[int, np.ndarray] = {}
 
-    def read(chunk: list[int], output: Any, ids: torch.Tensor, lengths: torch.Tensor) -> None:
+    def read(batch: Batch, output: Any) -> None:
+        chunk = batch.seqs
         hidden = output.last_hidden_state.float()
         if pooling == "cls":
             pooled = hidden[:, 0]
         else:
-            valid = (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]).float()
-            pooled = (hidden * valid[..., None]).sum(dim=1) / lengths[:, None].float()
+            pooled = (hidden * _valid(batch)[..., None]).sum(dim=1) / _lengths(batch)[:, None]
         pooled = pooled.double()
         pooled = pooled / pooled.norm(dim=-1, keepdim=True).clamp_min(1e-300)
         for r, u in enumerate(chunk):
             vectors[u] = pooled[r].cpu().numpy()
 
-    index, _ = forward_unique(loaded, sequences, read, batch_size=batch_size)
+    index = _forward(loaded, sequences, read, batch_size=batch_size)
     if not len(index):
         return np.zeros((0, 0))
     return np.stack([vectors[u] for u in index])
@@ -301,7 +261,8 @@ def top_k_fills(loaded: LoadedModel, texts: Sequence[str], *, k: int, batch_size
     top_ids: dict[int, np.ndarray] = {}
     top_lp: dict[int, np.ndarray] = {}
 
-    def read(chunk: list[int], output: Any, _ids: torch.Tensor, _lengths: torch.Tensor) -> None:
+    def read(batch: Batch, output: Any) -> None:
+        chunk = batch.seqs
         rows = torch.arange(len(chunk), device=output.last_hidden_state.device)
         cols = torch.tensor([pos_of[u] for u in chunk], device=rows.device)
         logprobs = torch.log_softmax(mlm_head(loaded.model, output.last_hidden_state[rows, cols]).float(), dim=-1)
@@ -313,7 +274,7 @@ def top_k_fills(loaded: LoadedModel, texts: Sequence[str], *, k: int, batch_size
     seen: dict[tuple[int, ...], int] = {}
     for ids, pos in zip(enc.ids, positions, strict=True):
         pos_of[seen.setdefault(tuple(ids), len(seen))] = pos
-    index, _ = forward_unique(loaded, enc.ids, read, batch_size=batch_size)
+    index = _forward(loaded, enc.ids, read, batch_size=batch_size)
     ids = np.stack([top_ids[u] for u in index]) if len(index) else np.zeros((0, k), dtype=np.int64)
     lps = np.stack([top_lp[u] for u in index]) if len(index) else np.zeros((0, k))
     tokens = [[tokenizer.decode([int(t)]).strip() for t in row] for row in ids]
@@ -328,7 +289,7 @@ class BenchmarkScorer:
     call (:class:`albert_audit.benchmarks.scorer.Scorer`), so that they never import torch."""
 
     def __init__(self, loaded: LoadedModel, *, batch_size: int | str = "auto") -> None:
-        _rows(loaded, batch_size)  # validate early
+        resolve_batch_size(batch_size, loaded.info.device)  # validate early
         self.loaded = loaded
         self.batch_size = batch_size
 

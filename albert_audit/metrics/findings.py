@@ -118,6 +118,8 @@ def probe_set_rows(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
     set has fewer groups than it needs)."""
     rows: list[dict[str, Any]] = []
     for spec in registry.METRICS:
+        if not spec.from_items:  # a standard benchmark's metric: its rows come from albert_audit.benchmarks
+            continue
         table = data.targets if spec.source == "targets" else data.fills
         if table.empty or len(data.groups) < spec.min_groups:
             continue

@@ -27,6 +27,8 @@ from albert_audit import contract, registry
 from albert_audit.errors import AuditError
 from albert_audit.metrics import summarise_bias
 from albert_audit.report import fmt
+from albert_audit.report.benchmark_section import HEADERS as BENCHMARK_HEADERS
+from albert_audit.report.benchmark_section import benchmark_rows, benchmark_section, benchmark_toc
 from albert_audit.report.metadata import run_appendix, run_header
 from albert_audit.report.narrative import VERDICT_LABELS, finding_sentence, top_findings, top_items
 from albert_audit.report.run_figures import FOREST_MAX_ROWS, bias_score_forest, gap_forest, means_heatmap
@@ -151,6 +153,8 @@ def build_context(run: RunTables) -> dict[str, Any]:
     findings = typed_findings(run.findings, run.folder / contract.FINDINGS_FILE)
     summary = run.summary or {}
     alpha = fmt.alpha_of(summary)
+    benchmarks = benchmark_section(findings, summary, alpha=alpha)  # standard benchmarks: own section
+    findings = findings.drop(benchmark_rows(findings).index)
     top_k = int(summary["top_k"]) if fmt.finite(summary.get("top_k")) else TOP_FILLS
     names = list(dict.fromkeys(list(run.items["probe_set"]) + list(findings["probe_set"])))
     method_index = {m: i + 1 for i, m in enumerate(dict.fromkeys(m for m in findings["method"] if m))}
@@ -162,6 +166,7 @@ def build_context(run: RunTables) -> dict[str, Any]:
     summary_chart = bias_score_forest(sets, alpha=alpha)
     tested = findings[fmt.finite_mask(findings["q_value"])]
     charts_shown = [c for c in [summary_chart] + [s[k] for s in sets for k in ("forest", "heatmap")] if c]
+    charts_shown += [b["chart"] for b in benchmarks if b["chart"]]
     header = run_header(summary, names)
     return {
         "title": f"Bias audit: {header['model_id']}",
@@ -177,6 +182,8 @@ def build_context(run: RunTables) -> dict[str, Any]:
             "chart": summary_chart,
         },
         "probe_sets": sets,
+        "benchmarks": benchmarks,
+        "benchmark_headers": BENCHMARK_HEADERS,
         "methods": {
             "alpha": fmt.alpha_text(alpha),
             "ci_level": fmt.ci_level(alpha),
@@ -190,7 +197,7 @@ def build_context(run: RunTables) -> dict[str, Any]:
             "verdicts": verdict_guide(findings, alpha),
         },
         "appendix": run_appendix(summary),
-        "toc": _toc(sets),
+        "toc": _toc(sets) if not benchmarks else _toc(sets)[:2] + [benchmark_toc(benchmarks)] + _toc(sets)[2:],
         "files": {"findings": contract.FINDINGS_FILE, "summary": contract.SUMMARY_FILE},
         "chart_ids": [c["id"] for c in charts_shown],
         "n_charts": len(charts_shown),
