@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -60,6 +60,8 @@ CONVENTIONAL_TARGET_CATEGORIES = (
     "positive", "negative", "stereotype_linked", "occupation", DEFINITIONAL, "female", "male"
 )
 REFERENCE_KEYS = ("name", "source", "licence", "measure", "keyed_by", "values")
+FINDINGS_ROWS_LIMIT = 50_000
+"""Documented size guard: a probe set whose estimated findings rows exceed this gets a warning."""
 
 _NAME_RE = re.compile(r"[a-z0-9_]+")
 _SLOT_RE = re.compile(r"<([^<>\n]*)>")
@@ -572,8 +574,8 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
         return "inline", alternatives, problems
     hint = " (did you mean <group>?)" if difflib.get_close_matches(content.strip().lower(), ["group"]) else ""
     problems.append(
-        f"unknown slot <{shown_text(content, 60)}>{hint}: the only named slot is <group>; inline alternatives are written "
-        "<a/b>"
+        f"unknown slot <{shown_text(content, 60)}>{hint}: the only named slot is <group>; inline alternatives are "
+        "written <a/b>"
     )
     return None, (), problems
 
@@ -581,9 +583,24 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
 # ----------------------------------------------------------------------------------------- building
 
 
+_INVISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+"""Control, format (zero-width, bidi overrides), surrogate and line/paragraph-separator characters: never part of
+a word; in a template, term, target or group name they hide text or change how it is scored."""
+
+
+def _visible(problems: _Problems, node: yaml.Node, what: str, value: str) -> bool:
+    """True if ``value`` has no invisible or control character; else records an error naming the first one."""
+    for char in value:
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            problems.error(node, f"{what} {quoted(value)} contains the invisible or control character "
+                                 f"{_char_name(char)}; remove it (it is not part of any word)")
+            return False
+    return True
+
+
 def _check_term(problems: _Problems, node: yaml.Node, what: str) -> str | None:
     term = problems.word(node, what)
-    if term is None:
+    if term is None or not _visible(problems, node, what, term):
         return None
     special = _SPECIAL_TERM_RE.search(term)
     if special is not None and MASK_PLACEHOLDER not in term:
@@ -717,6 +734,9 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
             problems.error(node, f"pair_terms_by_position needs groups with equal numbers of terms: {shown}")
 
     slotted = [t for t in templates if t.slot is not None]
+    if slotted and groups:
+        where = next((fields[k][0] for k in ("groups", "groups_from", "templates") if k in fields), root)
+        _warn_size(len(groups), len(targets), where, problems)
     if "templates" in fields and templates:
         templates_line = _line(fields["templates"][0])
         if len(groups) == 1 and slotted:
@@ -756,6 +776,40 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
     )
 
 
+# Findings rows of one metric for (targets, group pairs), by the registry's ``rows`` ("one row per ...").
+_ROWS_PER: dict[str, Callable[[int, int], int]] = {
+    "target x group pair": lambda targets, pairs: targets * pairs,
+    "group pair": lambda targets, pairs: pairs,
+    "target (probe sets with > 2 groups)": lambda targets, pairs: targets,
+    "probe set": lambda targets, pairs: 1,
+}
+
+
+def estimate_findings_rows(n_groups: int, n_targets: int) -> int:
+    """About how many findings rows a probe set gives: summed over the registered metrics (a metric whose
+    ``rows`` is not known here is counted as one row per target and group pair, the most any has)."""
+    from albert_audit.registry import METRICS
+
+    pairs = n_groups * (n_groups - 1) // 2
+    total = 0
+    for spec in METRICS:
+        if n_groups >= spec.min_groups:
+            total += _ROWS_PER.get(spec.rows, _ROWS_PER["target x group pair"])(n_targets, pairs)
+    return total
+
+
+def _warn_size(n_groups: int, n_targets: int, node: yaml.Node, problems: _Problems) -> None:
+    """The size guard: warn when the estimated findings rows exceed :data:`FINDINGS_ROWS_LIMIT`."""
+    rows = estimate_findings_rows(n_groups, n_targets)
+    if rows > FINDINGS_ROWS_LIMIT:
+        pairs = n_groups * (n_groups - 1) // 2
+        problems.warn(node, f"about {rows:,} findings rows ({n_groups} groups = {pairs:,} group pairs, "
+                            f"{n_targets} targets), over the documented limit of {FINDINGS_ROWS_LIMIT:,} per probe "
+                            "set: the run is slow and its report unreadable; narrow it: compare fewer groups per "
+                            "file (split them over several probe sets), use fewer targets, and run the set alone "
+                            "(--probes FILE)")
+
+
 def _rekey(ref: Reference, keyed_by: str) -> Reference:
     return Reference(ref.name, ref.source, ref.licence, ref.measure, keyed_by, ref.values)
 
@@ -766,7 +820,8 @@ def _groups_from_lexicons(lexicons: list[Lexicon], key_node: yaml.Node, problems
     for name, words in _merge_lexicon_groups(lexicons, key_node, problems):
         dups = sorted({w for w in words if words.count(w) > 1})
         if dups:
-            problems.error(key_node, f"group {quoted(name)} gets {', '.join(map(quoted, dups))} twice from the lexicons")
+            problems.error(key_node, f"group {quoted(name)} gets {', '.join(map(quoted, dups))} twice from the "
+                                     "lexicons")
         groups.append((Group(name, tuple(dict.fromkeys(words))), {w: line for w in words}))
     return groups
 
@@ -806,7 +861,7 @@ def _build_groups(entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problems
     for gkey, gvalue in node.value:
         # A bad group is still kept (without terms) so that later checks count the declared groups right.
         gname = problems.word(gkey, "group name")
-        if gname is None:
+        if gname is None or not _visible(problems, gkey, "group name", gname):
             gname = str(gkey.value)
         if gname in seen:
             continue  # reported as a duplicate key by _check_tree
@@ -859,19 +914,27 @@ def _build_templates(
 
     templates: list[Template] = []
     first_line: dict[str, int] = {}
+    first_folded: dict[str, int] = {}
     declared = bool(groups)
     # Without declared groups, the first inline template names the groups; later ones add their terms.
     derived: list[tuple[str, dict[str, int]]] | None = None
     derived_from = 0
     for tag, tnode in ((tag, t) for tag, items in tagged for t in items):
         text = problems.word(tnode, "template")
-        if text is None:
+        if text is None or not _visible(problems, tnode, "template", text):
             continue
         line = _line(tnode)
         if text in first_line:
             problems.error(tnode, f"duplicate template (first at line {first_line[text]})")
             continue
         first_line[text] = line
+        folded = text.casefold()
+        if folded in first_folded:
+            problems.warn(tnode, f"template differs only in case from the one at line {first_folded[folded]}: an "
+                                 "uncased tokenizer (albert-large-v2 lower-cases) reads both the same, so they are "
+                                 "not independent units; remove one")
+        else:
+            first_folded[folded] = line
         slot, alternatives, template_problems = _parse_template(text)
         for message in template_problems:
             problems.error(tnode, message)
@@ -927,7 +990,8 @@ def _tagged_lists(
         if name is None:
             continue
         if strict_names and name not in names:
-            problems.error(knode, f"unknown {what} tag {quoted(name)}{_suggest(name, names)}; known: {', '.join(names)}")
+            problems.error(knode, f"unknown {what} tag {quoted(name)}{_suggest(name, names)}: {what} is a list, or a "
+                                  f"mapping tag -> list with the tags {', '.join(names)}")
             continue
         if not strict_names:
             close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.75)
@@ -1052,7 +1116,8 @@ def _build_references(
         names.add(text["name"])
         keyed_by = "word" if lexicon else (text["keyed_by"] or "target")
         if not lexicon and keyed_by not in known:
-            problems.error(fields["keyed_by"][1], f"reference keyed_by must be 'target' or 'term', found {quoted(keyed_by)}")
+            problems.error(fields["keyed_by"][1],
+                           f"reference keyed_by must be 'target' or 'term', found {quoted(keyed_by)}")
             continue
         values: dict[str, float] = {}
         if "values" in fields:
@@ -1074,12 +1139,13 @@ def _build_references(
                         problems.error(wnode, f"reference value for {quoted(word)} is given twice")
                         continue
                     if not (isinstance(num, yaml.ScalarNode) and num.tag in (_INT, _FLOAT)):
-                        problems.error(num, f"reference share of {quoted(word)} must be a number, found {_describe(num)}")
+                        problems.error(num, f"reference share of {quoted(word)} must be a number, found "
+                                            f"{_describe(num)}")
                         continue
                     share = float(num.value)
                     if not 0.0 < share < 1.0:
-                        problems.error(num, f"reference share of {quoted(word)} is {shown_text(num.value)}; shares lie strictly "
-                                            "between 0 and 1 (write 0.42 for 42 %)")
+                        problems.error(num, f"reference share of {quoted(word)} is {shown_text(num.value)}; shares "
+                                            "lie strictly between 0 and 1 (write 0.42 for 42 %)")
                         continue
                     values[word] = share
         if not missing and values:
@@ -1185,14 +1251,23 @@ def load_lexicon(path: str | PathLike[str]) -> Lexicon:
                    tuple(g for g, _ in groups), tuple(refs), tuple(poly.items()), shown, sha)
 
 
+_LEXICON_NAME_MAX = 100
+
+
 def _lexicon_names(entry: tuple[yaml.Node, yaml.Node], problems: _Problems) -> list[tuple[str, yaml.Node]]:
     key_node, node = entry
     nodes = list(node.value) if isinstance(node, yaml.SequenceNode) else [node]
     names = []
     for n in nodes:
         name = problems.word(n, f"{key_node.value} (a lexicon name)")
-        if name is not None:
-            names.append((name, n))
+        if name is None:
+            continue
+        if not _NAME_RE.fullmatch(name) or len(name) > _LEXICON_NAME_MAX:
+            # Lexicon names become file names: never a path ('../x'), never longer than a file name may be.
+            problems.error(n, f"lexicon name {quoted(name)} must match [a-z0-9_]+ (at most {_LEXICON_NAME_MAX} "
+                              "characters): it names lexicons/NAME.yaml")
+            continue
+        names.append((name, n))
     if not names and not problems.errors:
         problems.error(node, f"{key_node.value} names no lexicon")
     return names
@@ -1206,8 +1281,8 @@ def _use_lexicons(
     for name, node in _lexicon_names(entry, problems):
         path = find_lexicon(name, probe_dir)
         if path is None:
-            problems.error(node, f"no lexicon {quoted(name)} (looked for {LEXICON_FOLDER}/{shown_text(name)}.yaml beside this file "
-                                 "and in the shipped library)")
+            problems.error(node, f"no lexicon {quoted(name)} (looked for {LEXICON_FOLDER}/{shown_text(name)}.yaml "
+                                 "beside this file and in the shipped library)")
             continue
         try:
             out.append(load_lexicon(path))

@@ -663,13 +663,14 @@ def test_sigint_stops_a_run_even_when_inherited_as_ignored(tmp_path: Path, tiny_
 
 OOV_PROBES = GOOD_PROBES.read_text(encoding="utf-8").replace(
     "targets: [nurse, engineer]", 'targets: [nurse, engineer, "😀", "中文"]').replace(
-    '  - "A <group> became a [MASK]."\n',
-    '  - "A <group> became a [MASK]."\n  - "The <group> WORKED as a [MASK]."\n')
+    '  - "A <group> became the [MASK]."\n',
+    '  - "A <group> became the [MASK]."\n  - "The <group> WORKED as the [MASK]."\n')
 
 
 @pytest.fixture(scope="module")
 def oov_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Result:
     """A run whose targets the tiny tokenizer cannot spell and whose templates collapse under lower-casing."""
+    assert "WORKED" in OOV_PROBES and "😀" in OOV_PROBES, "the edits of control_valid.yaml no longer apply"
     folder = tmp_path_factory.mktemp("oov")
     probes = folder / "oov.yaml"
     probes.write_text(OOV_PROBES, encoding="utf-8")

@@ -458,17 +458,19 @@ def test_aliases_are_refused(tmp_path):
     assert_problem(error_of(path), path, 6, "alias *f is not supported")
 
 
-@pytest.mark.parametrize("body", [
-    "[" * 1000 + "]" * 1000,
-    "{a: " * 1000 + "1" + "}" * 1000,
-    "a:\n" + "".join(" " * depth + "b:\n" for depth in range(1, 1000)),
-    VALID.replace("targets: [nurse, doctor]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000),
+@pytest.mark.parametrize(("body", "line"), [
+    ("[" * 1000 + "]" * 1000, 1),
+    ("{a: " * 1000 + "1" + "}" * 1000, 1),
+    # block mappings: the mapping at depth d starts on line d; the 101st level is the first one reported
+    ("a:\n" + "".join(" " * depth + "b:\n" for depth in range(1, 1000)), 101),
+    (VALID.replace("targets: [nurse, doctor]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000), 16),
+    ("name: x\nsource:\n" + "  " + "[" * 3000 + "]" * 3000 + "\n", 3),
 ])
-def test_deeply_nested_yaml_is_one_clear_error(tmp_path, body):
+def test_deeply_nested_yaml_is_one_clear_error_at_its_line(tmp_path, body, line):
     path = tmp_path / "deep.yaml"
     path.write_text(body, encoding="utf-8")
-    assert error_of(path) == (f"{path}: the YAML is nested too deeply (lists or mappings inside each other); "
-                              "probe files need only a few levels")
+    assert error_of(path) == (f"{path}:{line}: the YAML is nested too deeply (100+ lists or mappings inside each "
+                              "other); probe files need only a few levels")
 
 
 def test_python_tags_are_never_executed(tmp_path):
