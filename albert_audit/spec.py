@@ -209,6 +209,15 @@ class ProbeSet:
 # --------------------------------------------------------------------------------------------- helpers
 
 
+PATH_SHOWN_LIMIT = 240
+"""Longest file name an error message repeats (longer ones are cut in the middle, like values)."""
+
+
+def shown_path(path: str | PathLike[str]) -> str:
+    """A file name as messages show it: control characters escaped, cut past :data:`PATH_SHOWN_LIMIT`."""
+    return shown_text(path, PATH_SHOWN_LIMIT)
+
+
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
@@ -372,7 +381,7 @@ def _compose(text: str, shown: str) -> yaml.Node | None:
             "files need only a few levels"
         ) from None
     except yaml.MarkedYAMLError as exc:
-        raise AuditError(f"{shown}:{_yaml_error(exc)}") from None
+        raise AuditError(f"{shown}:{_yaml_error(exc, text)}") from None
     except yaml.reader.ReaderError as exc:
         # Raised by the reader for a character YAML forbids (NUL, most C0 controls); it has no mark, only the
         # character's position in the text.
@@ -394,10 +403,16 @@ _OPEN_FLOW = ("while parsing a flow sequence", "while parsing a flow mapping")
 _OPEN_SCALAR_PROBLEMS = ("end of stream", "document separator")
 
 
-def _yaml_error(exc: yaml.MarkedYAMLError) -> str:
+def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> str:
     """``LINE: invalid YAML: ...`` for a parser error, at the line that caused it."""
     context, problem = exc.context or "", exc.problem or ""
     ctx, mark = exc.context_mark, exc.problem_mark
+    quote = _runaway_quote(text, mark) if mark is not None else None
+    if quote is not None and mark is not None:
+        what = ", ".join(part for part in (context, problem) if part)
+        return (f"{quote.line + 1}: invalid YAML: the quoted text opened here (column {quote.column + 1}) runs on to "
+                f"line {mark.line + 1}, where the parser found: {shown_text(what, 200)} (column {mark.column + 1}); "
+                "is its closing quote missing?")
     left_open = ctx is not None and mark is not None and ctx.line != mark.line and (
         context in _OPEN_FLOW
         or ("quoted scalar" in context and any(p in problem for p in _OPEN_SCALAR_PROBLEMS))
@@ -413,6 +428,23 @@ def _yaml_error(exc: yaml.MarkedYAMLError) -> str:
     col = f" (column {at.column + 1})" if at is not None else ""
     what = ", ".join(part for part in (context, problem) if part) or "cannot parse"
     return f"{line}: invalid YAML: {shown_text(what, 300)}{col}"
+
+
+def _runaway_quote(text: str, mark: yaml.Mark) -> yaml.Mark | None:
+    """The start of a quoted scalar that spans lines and ends right before the error (a missing closing quote
+    makes the scalar swallow text up to the next quote, and the error only shows up there), else None."""
+    last: yaml.Token | None = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= mark.index:
+                break
+            last = token
+    except yaml.YAMLError:
+        pass
+    if (isinstance(last, yaml.ScalarToken) and last.style in ('"', "'")
+            and last.start_mark.line < last.end_mark.line == mark.line):
+        return last.start_mark
+    return None
 
 
 def _nesting_line(text: str) -> tuple[int, int]:
@@ -549,8 +581,8 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
     if "<" in rest or ">" in rest:
         problems.append("unbalanced '<' or '>': a slot is written <group> or <a/b>")
     if len(slots) > 1:
-        shown = ", ".join(m.group(0) for m in slots)
-        problems.append(f"template has {len(slots)} slots ({shown}); a template has at most one slot")
+        listed = shown_text(", ".join(m.group(0) for m in slots), 120)
+        problems.append(f"template has {len(slots)} slots ({listed}); a template has at most one slot")
     for slot in slots:
         if text.startswith(MASK_PLACEHOLDER, slot.end()) or text[: slot.start()].endswith(MASK_PLACEHOLDER):
             problems.append(
@@ -730,8 +762,8 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
         if not groups:
             problems.error(node, "pair_terms_by_position is true but the file declares no groups")
         elif len(sizes) > 1:
-            shown = ", ".join(f"{g.name} has {len(g.terms)}" for g, _ in groups)
-            problems.error(node, f"pair_terms_by_position needs groups with equal numbers of terms: {shown}")
+            sizes_text = shown_text(", ".join(f"{g.name} has {len(g.terms)}" for g, _ in groups), 200)
+            problems.error(node, f"pair_terms_by_position needs groups with equal numbers of terms: {sizes_text}")
 
     slotted = [t for t in templates if t.slot is not None]
     if slotted and groups:
@@ -1210,7 +1242,7 @@ def find_lexicon(name: str, probe_dir: Path | None = None) -> Path | None:
 
 def load_lexicon(path: str | PathLike[str]) -> Lexicon:
     """Load and validate one lexicon file; problems are raised as one AuditError (``PATH:LINE: problem``)."""
-    shown = str(path)
+    shown = shown_path(path)
     text, sha = _read_text(Path(path), shown)
     root = _compose(text, shown)
     problems = _Problems(shown)
@@ -1248,7 +1280,7 @@ def load_lexicon(path: str | PathLike[str]) -> Lexicon:
     poly = _build_polysemous(fields.get("polysemous"), problems, all_words)
     problems.raise_if_any()
     return Lexicon(words["lexicon"], words["description"], words["source"], words["licence"],
-                   tuple(g for g, _ in groups), tuple(refs), tuple(poly.items()), shown, sha)
+                   tuple(g for g, _ in groups), tuple(refs), tuple(poly.items()), str(path), sha)
 
 
 _LEXICON_NAME_MAX = 100
@@ -1342,7 +1374,7 @@ def load_probe_set(path: str | PathLike[str]) -> ProbeSet:
 
     Raises :class:`AuditError` whose message has one ``PATH:LINE: problem`` line per problem found.
     """
-    shown = str(path)
+    shown = shown_path(path)
     text, sha = _read_text(Path(path), shown)
     root = _compose(text, shown)
     if root is None:
@@ -1351,7 +1383,7 @@ def load_probe_set(path: str | PathLike[str]) -> ProbeSet:
     if _check_tree(root, problems):
         _check_aliases(text, problems)
         problems.raise_if_any()  # never build from a tree that shares nodes
-    probe_set = _build(root, shown, sha, problems)
+    probe_set = _build(root, str(path), sha, problems)
     problems.raise_if_any()
     assert probe_set is not None
     return probe_set
@@ -1383,8 +1415,9 @@ def load_probe_sets(paths: Sequence[str | PathLike[str]]) -> list[ProbeSet]:
         if probe_set.name in by_name:
             other = by_name[probe_set.name]
             messages.append(
-                f"{probe_set.path}:{_name_line(probe_set.path)}: probe set name {quoted(probe_set.name)} is also "
-                f"used by {other.path}:{_name_line(other.path)}; names must be unique within a run"
+                f"{shown_path(probe_set.path)}:{_name_line(probe_set.path)}: probe set name "
+                f"{quoted(probe_set.name)} is also used by {shown_path(other.path)}:{_name_line(other.path)}; "
+                "names must be unique within a run"
             )
         else:
             by_name[probe_set.name] = probe_set
