@@ -962,8 +962,8 @@ def _build_templates(
         first_line[text] = line
         folded = text.casefold()
         if folded in first_folded:
-            problems.warn(tnode, f"template differs only in case from the one at line {first_folded[folded]}: an "
-                                 "uncased tokenizer (albert-large-v2 lower-cases) reads both the same, so they are "
+            problems.warn(tnode, f"templates at lines {first_folded[folded]} and {line} differ only in case: an "
+                                 "uncased tokenizer (ALBERT's lower-cases its input) reads them the same, so they are "
                                  "not independent units; remove one")
         else:
             first_folded[folded] = line

@@ -660,7 +660,6 @@ def test_out_of_vocabulary_targets_are_warned_about(oov_run: Result) -> None:
     assert any(re.search(r"(<unk>|vocabular|unknown token)", line) and "😀" in line for line in warnings), warnings
 
 
-@xfail("templates that tokenize identically count as independent units without a warning (expand/scoring)")
 def test_templates_that_tokenize_identically_are_warned_about(oov_run: Result) -> None:
     warnings = [line for line in oov_run.lines if line.startswith("warning: ")]
     assert any(re.search(r"(identical|same token|differ only in case|duplicate)", line) for line in warnings), \

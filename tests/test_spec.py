@@ -948,7 +948,7 @@ def test_templates_that_differ_only_in_case_are_warned_about(tmp_path):
     path.write_text(text, encoding="utf-8")
     warnings = load_probe_set(path).warnings
     assert len(warnings) == 1, warnings
-    assert warnings[0].startswith(f"{path}:16: template differs only in case from the one at line 15")
+    assert warnings[0].startswith(f"{path}:16: templates at lines 15 and 16 differ only in case")
 
 
 def test_tagged_templates_that_differ_only_in_case_are_warned_about(tmp_path):
@@ -958,7 +958,7 @@ def test_tagged_templates_that_differ_only_in_case_are_warned_about(tmp_path):
     path = write(tmp_path, text)
     warnings = load_probe_set(path).warnings
     assert [w.split(": ", 1)[0] for w in warnings] == [f"{path}:18"], warnings
-    assert "line 12" in warnings[0]
+    assert "templates at lines 12 and 18 differ only in case" in warnings[0]
 
 
 def test_size_guard_estimate_follows_the_metric_registry():
