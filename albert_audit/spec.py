@@ -809,7 +809,7 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
 
 
 # Findings rows of one metric for (targets, group pairs), by the registry's ``rows`` ("one row per ...").
-_ROWS_PER: dict[str, Callable[[int, int], int]] = {
+ROWS_PER_KIND: dict[str, Callable[[int, int], int]] = {
     "target x group pair": lambda targets, pairs: targets * pairs,
     "group pair": lambda targets, pairs: pairs,
     "target (probe sets with > 2 groups)": lambda targets, pairs: targets,
@@ -826,7 +826,7 @@ def estimate_findings_rows(n_groups: int, n_targets: int) -> int:
     total = 0
     for spec in METRICS:
         if n_groups >= spec.min_groups:
-            total += _ROWS_PER.get(spec.rows, _ROWS_PER["target x group pair"])(n_targets, pairs)
+            total += ROWS_PER_KIND.get(spec.rows, ROWS_PER_KIND["target x group pair"])(n_targets, pairs)
     return total
 
 

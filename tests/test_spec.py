@@ -963,9 +963,9 @@ def test_tagged_templates_that_differ_only_in_case_are_warned_about(tmp_path):
 
 def test_size_guard_estimate_follows_the_metric_registry():
     from albert_audit.registry import METRICS
-    from albert_audit.spec import _ROWS_PER, estimate_findings_rows
+    from albert_audit.spec import ROWS_PER_KIND, estimate_findings_rows
 
-    assert {spec.rows for spec in METRICS} <= set(_ROWS_PER), "a metric's rows kind is unknown to the size guard"
+    assert {spec.rows for spec in METRICS} <= set(ROWS_PER_KIND), "a metric's rows kind is unknown to the size guard"
     # 2 groups (1 pair), 3 targets: 3 target x pair metrics (9 rows) + 3 pair metrics + bias_score (no omnibus)
     assert estimate_findings_rows(2, 3) == 9 + 3 + 1
     # 4 groups (6 pairs), 5 targets: 3 x 30 + 3 x 6 + omnibus 5 + 1
