@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -20,8 +20,8 @@ from pathlib import Path
 import yaml
 
 from albert_audit import inputs
-from albert_audit.errors import AuditError
-from albert_audit.errors import shown as shown_value
+from albert_audit.errors import AuditError, quoted
+from albert_audit.errors import shown as shown_text
 
 MASK_PLACEHOLDER = "[MASK]"
 """How probe files write the mask; the engine replaces it with the model's own mask token."""
@@ -61,6 +61,8 @@ CONVENTIONAL_TARGET_CATEGORIES = (
     "positive", "negative", "stereotype_linked", "occupation", DEFINITIONAL, "female", "male"
 )
 REFERENCE_KEYS = ("name", "source", "licence", "measure", "keyed_by", "values")
+FINDINGS_ROWS_LIMIT = 50_000
+"""Documented size guard: a probe set whose estimated findings rows exceed this gets a warning."""
 
 _NAME_RE = re.compile(r"[a-z0-9_]+")
 _SLOT_RE = re.compile(r"<([^<>\n]*)>")
@@ -208,6 +210,15 @@ class ProbeSet:
 # --------------------------------------------------------------------------------------------- helpers
 
 
+PATH_SHOWN_LIMIT = 240
+"""Longest file name an error message repeats (longer ones are cut in the middle, like values)."""
+
+
+def shown_path(path: str | PathLike[str]) -> str:
+    """A file name as messages show it: control characters escaped, cut past :data:`PATH_SHOWN_LIMIT`."""
+    return shown_text(path, PATH_SHOWN_LIMIT)
+
+
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
@@ -224,27 +235,54 @@ def _describe(node: yaml.Node) -> str:
     if tag == _NULL:
         return "null (no value)"
     if tag == _INT:
-        return f"the integer {raw}"
+        return f"the integer {shown_text(raw)}"
     if tag == _FLOAT:
-        return f"the number {raw}"
+        return f"the number {shown_text(raw)}"
     if tag == _TAG + "timestamp":
-        return f"the date {raw}"
+        return f"the date {shown_text(raw)}"
     if tag == _STR:
-        return f"the string {raw!r}"
+        return f"the string {quoted(raw)}"
     return f"a value tagged {_short_tag(tag)}"
 
 
 def _short_tag(tag: str) -> str:
-    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
+    """A tag for messages (``!!python/object``), escaped and cut."""
+    return shown_text("!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag)
+
+
+def _char_name(char: str | int) -> str:
+    """A character for messages: ``U+200B ZERO WIDTH SPACE (\\u200b)``."""
+    char = chr(char) if isinstance(char, int) else char
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}{' ' + name if name else ''} ({shown_text(char)})"
 
 
 def _is_str(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == _STR
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
+def _closest(word: str, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return close[0] if close else None
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = _closest(word, choices)
+    return f" (did you mean {quoted(close)}?)" if close else ""
+
+
+def _report_missing(root: yaml.Node, required: Sequence[str], fields: dict[str, tuple[yaml.Node, yaml.Node]],
+                    typos: dict[str, yaml.Node], problems: _Problems) -> None:
+    """Record each missing required key; one that a misspelt key probably meant is reported at that key's line
+    (right after it), so the typo, not its consequence, is the first problem."""
+    for key in required:
+        if key in fields:
+            continue
+        if key in typos:
+            problems.error(typos[key], f"missing required key {quoted(key)} (misspelt as "
+                                       f"{quoted(typos[key].value)}?)")
+        else:
+            problems.error(root, f"missing required key {quoted(key)}")
 
 
 class _Problems:
@@ -282,8 +320,8 @@ class _Problems:
         elif isinstance(node, yaml.ScalarNode):
             self.error(
                 node,
-                f"{what} must be a string, but YAML reads {node.value!r} as {_describe(node)}; "
-                f'quote it ("{node.value}") if you mean the text',
+                f"{what} must be a string, but YAML reads {quoted(node.value)} as {_describe(node)}; "
+                f'quote it ("{shown_text(node.value, 40)}") if you mean the text',
             )
         else:
             self.error(node, f"{what} must be a string, found {_describe(node)}")
@@ -298,7 +336,7 @@ class _Problems:
             self.error(node, f"{what} is an empty string")
             return None
         if value != value.strip():
-            self.error(node, f"{what} {value!r} has leading or trailing spaces; remove them")
+            self.error(node, f"{what} {quoted(value)} has leading or trailing spaces; remove them")
             return None
         return value
 
@@ -329,18 +367,97 @@ def _compose(text: str, shown: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:
+        line, depth = _nesting_line(text)
         raise AuditError(
-            f"{shown}: the YAML is nested too deeply (lists or mappings inside each other); probe files need "
-            "only a few levels"
+            f"{shown}:{line}: the YAML is nested too deeply ({depth}+ lists or mappings inside each other); probe "
+            "files need only a few levels"
         ) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        col = f" (column {mark.column + 1})" if mark is not None else ""
-        what = ", ".join(part for part in (exc.context, exc.problem) if part) or "cannot parse"
-        raise AuditError(f"{shown}:{line}: invalid YAML: {what}{col}") from None
+        raise AuditError(f"{shown}:{_yaml_error(exc, text)}") from None
+    except yaml.reader.ReaderError as exc:
+        # Raised by the reader for a character YAML forbids (NUL, most C0 controls); it has no mark, only the
+        # character's position in the text.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise AuditError(
+            f"{shown}:{line}: invalid YAML: the control character {_char_name(exc.character)} (column {column}) is "
+            "not allowed in a YAML file; remove it (write \\x.. escapes inside double quotes if you mean it)"
+        ) from None
     except yaml.YAMLError as exc:
-        raise AuditError(f"{shown}:1: invalid YAML: {exc}") from None
+        raise AuditError(f"{shown}:1: invalid YAML: {shown_text(exc, 200)}") from None
+
+
+_NESTING_LIMIT = 100
+"""Collections deeper than this are reported (the composer's recursion gives up a few hundred levels down)."""
+# YAML errors whose context is something left open: the line that opened it is the cause, not where the
+# parser gave up (often the end of the file).
+_OPEN_FLOW = ("while parsing a flow sequence", "while parsing a flow mapping")
+_OPEN_SCALAR_PROBLEMS = ("end of stream", "document separator")
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """``LINE: invalid YAML: ...`` for a parser error, at the line that caused it."""
+    context, problem = exc.context or "", exc.problem or ""
+    ctx, mark = exc.context_mark, exc.problem_mark
+    quote = _runaway_quote(text, mark) if mark is not None else None
+    if quote is not None and mark is not None:
+        what = ", ".join(part for part in (context, problem) if part)
+        return (f"{quote.line + 1}: invalid YAML: the quoted text opened here (column {quote.column + 1}) runs on to "
+                f"line {mark.line + 1}, where the parser found: {shown_text(what, 200)} (column {mark.column + 1}); "
+                "is its closing quote missing?")
+    left_open = ctx is not None and mark is not None and ctx.line != mark.line and (
+        context in _OPEN_FLOW
+        or ("quoted scalar" in context and any(p in problem for p in _OPEN_SCALAR_PROBLEMS))
+    )
+    if left_open:
+        assert ctx is not None and mark is not None
+        opened = context.removeprefix("while scanning ").removeprefix("while parsing ")
+        what = (f"{opened} opened here (column {ctx.column + 1}) is not closed: at line {mark.line + 1} "
+                f"(column {mark.column + 1}) the parser {problem}")
+        return f"{ctx.line + 1}: invalid YAML: {shown_text(what, 300)}"
+    at = mark or ctx
+    line = at.line + 1 if at is not None else 1
+    col = f" (column {at.column + 1})" if at is not None else ""
+    what = ", ".join(part for part in (context, problem) if part) or "cannot parse"
+    return f"{line}: invalid YAML: {shown_text(what, 300)}{col}"
+
+
+def _runaway_quote(text: str, mark: yaml.Mark) -> yaml.Mark | None:
+    """The start of a quoted scalar that spans lines and ends right before the error (a missing closing quote
+    makes the scalar swallow text up to the next quote, and the error only shows up there), else None."""
+    last: yaml.Token | None = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= mark.index:
+                break
+            last = token
+    except yaml.YAMLError:
+        pass
+    if (isinstance(last, yaml.ScalarToken) and last.style in ('"', "'")
+            and last.start_mark.line < last.end_mark.line == mark.line):
+        return last.start_mark
+    return None
+
+
+def _nesting_line(text: str) -> tuple[int, int]:
+    """(line, depth) where the document first nests deeper than :data:`_NESTING_LIMIT` (else its deepest point).
+
+    The event parser keeps its own stack, so it walks any depth without recursion.
+    """
+    depth, deepest, deepest_line = 0, 0, 1
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > deepest:
+                    deepest, deepest_line = depth, event.start_mark.line + 1
+                if depth > _NESTING_LIMIT:
+                    return event.start_mark.line + 1, _NESTING_LIMIT
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return deepest_line, deepest
 
 
 def _check_aliases(text: str, problems: _Problems) -> None:
@@ -388,7 +505,7 @@ def _check_tree(root: yaml.Node, problems: _Problems) -> bool:
                     if ident in first:
                         problems.error(
                             key,
-                            f"duplicate key '{key.value}' (first at line {first[ident]}); "
+                            f"duplicate key {quoted(key.value)} (first at line {first[ident]}); "
                             "YAML would silently keep only the last one",
                         )
                     else:
@@ -406,7 +523,7 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
     n_masks = text.count(MASK_PLACEHOLDER)
     misspelt = [m.group(0) for m in _MISSPELT_MASK_RE.finditer(text) if m.group(0) != MASK_PLACEHOLDER]
     for bad in misspelt:
-        problems.append(f"'{bad}' is not the mask: write {MASK_PLACEHOLDER} exactly (upper case, no spaces)")
+        problems.append(f"{quoted(bad)} is not the mask: write {MASK_PLACEHOLDER} exactly (upper case, no spaces)")
     if n_masks == 0 and not misspelt:
         problems.append(f"template has no {MASK_PLACEHOLDER}; every template needs exactly one")
     elif n_masks > 1:
@@ -416,20 +533,20 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
     for glued in _GLUED_AFTER_RE.finditer(text):
         nxt = text[glued.end() :].split(maxsplit=1)[0]
         problems.append(
-            f"{MASK_PLACEHOLDER} is glued to {nxt!r}: the tokenizer treats the text after a mask token as a "
+            f"{MASK_PLACEHOLDER} is glued to {quoted(nxt)}: the tokenizer treats the text after a mask token as a "
             "new word and adds a stray piece, so the masked sentence would not match the filled one; put a "
             "space after the mask or rephrase (e.g. 'the ... of the [MASK]')"
         )
     for glued in _GLUED_BEFORE_RE.finditer(text):
         prev = text[: glued.start()].split()[-1]
         problems.append(
-            f"{MASK_PLACEHOLDER} is glued to the preceding {prev!r}: the mask stands for a whole word; put a "
+            f"{MASK_PLACEHOLDER} is glued to the preceding {quoted(prev)}: the mask stands for a whole word; put a "
             "space before it"
         )
     for glued in _GLUED_HYPHEN_BEFORE_RE.finditer(text):
         prev = text[: glued.start()].split()[-1]
         problems.append(
-            f"{MASK_PLACEHOLDER} is glued to the hyphen of {prev!r}: the filled word would be tokenized as the "
+            f"{MASK_PLACEHOLDER} is glued to the hyphen of {quoted(prev)}: the filled word would be tokenized as the "
             "middle of a hyphenated word (no word start), so the masked sentence would not match the filled "
             "one; rephrase so that the mask stands alone between spaces"
         )
@@ -456,8 +573,8 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
     if "<" in rest or ">" in rest:
         problems.append("unbalanced '<' or '>': a slot is written <group> or <a/b>")
     if len(slots) > 1:
-        shown = ", ".join(m.group(0) for m in slots)
-        problems.append(f"template has {len(slots)} slots ({shown}); a template has at most one slot")
+        listed = shown_text(", ".join(m.group(0) for m in slots), 120)
+        problems.append(f"template has {len(slots)} slots ({listed}); a template has at most one slot")
     for slot in slots:
         if text.startswith(MASK_PLACEHOLDER, slot.end()) or text[: slot.start()].endswith(MASK_PLACEHOLDER):
             problems.append(
@@ -472,17 +589,17 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
     if "/" in content:
         alternatives = tuple(a.strip() for a in content.split("/"))
         if any(not a for a in alternatives):
-            problems.append(f"inline alternatives <{content}> contain an empty alternative")
+            problems.append(f"inline alternatives <{shown_text(content, 60)}> contain an empty alternative")
         dups = sorted({a for a in alternatives if a and alternatives.count(a) > 1})
         if dups:
-            problems.append(f"inline alternatives <{content}> repeat {', '.join(map(repr, dups))}")
+            problems.append(f"inline alternatives <{shown_text(content, 60)}> repeat {', '.join(map(quoted, dups))}")
         if MASK_PLACEHOLDER in content:
-            problems.append(f"inline alternatives <{content}> contain {MASK_PLACEHOLDER}")
+            problems.append(f"inline alternatives <{shown_text(content, 60)}> contain {MASK_PLACEHOLDER}")
         return "inline", alternatives, problems
     hint = " (did you mean <group>?)" if difflib.get_close_matches(content.strip().lower(), ["group"]) else ""
     problems.append(
-        f"unknown slot <{content}>{hint}: the only named slot is <group>; inline alternatives are written "
-        "<a/b>"
+        f"unknown slot <{shown_text(content, 60)}>{hint}: the only named slot is <group>; inline alternatives are "
+        "written <a/b>"
     )
     return None, (), problems
 
@@ -490,15 +607,30 @@ def _parse_template(text: str) -> tuple[str | None, tuple[str, ...], list[str]]:
 # ----------------------------------------------------------------------------------------- building
 
 
+_INVISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+"""Control, format (zero-width, bidi overrides), surrogate and line/paragraph-separator characters: never part of
+a word; in a template, term, target or group name they hide text or change how it is scored."""
+
+
+def _visible(problems: _Problems, node: yaml.Node, what: str, value: str) -> bool:
+    """True if ``value`` has no invisible or control character; else records an error naming the first one."""
+    for char in value:
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            problems.error(node, f"{what} {quoted(value)} contains the invisible or control character "
+                                 f"{_char_name(char)}; remove it (it is not part of any word)")
+            return False
+    return True
+
+
 def _check_term(problems: _Problems, node: yaml.Node, what: str) -> str | None:
     term = problems.word(node, what)
-    if term is None:
+    if term is None or not _visible(problems, node, what, term):
         return None
     special = _SPECIAL_TERM_RE.search(term)
     if special is not None and MASK_PLACEHOLDER not in term:
         problems.error(
             node,
-            f"{what} {term!r} {'is' if special.group(0) == term else 'contains'} the special token "
+            f"{what} {quoted(term)} {'is' if special.group(0) == term else 'contains'} the special token "
             f"'{special.group(0)}': the tokenizer reads it as a control token, not as a word, so it cannot be "
             "filled in or scored; use plain words",
         )
@@ -506,7 +638,7 @@ def _check_term(problems: _Problems, node: yaml.Node, what: str) -> str | None:
     if MASK_PLACEHOLDER in term or "<" in term or ">" in term:
         problems.error(
             node,
-            f"{what} {term!r} must not contain {MASK_PLACEHOLDER}, '<' or '>' ({MASK_PLACEHOLDER} is the "
+            f"{what} {quoted(term)} must not contain {MASK_PLACEHOLDER}, '<' or '>' ({MASK_PLACEHOLDER} is the "
             "mask token itself, not a word, and '<' '>' mark a slot)",
         )
         return None
@@ -523,6 +655,7 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
         return None
 
     fields: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    typos: dict[str, yaml.Node] = {}
     for key, value in root.value:
         if not _is_str(key):
             problems.error(key, f"keys must be strings, found {_describe(key)}")
@@ -530,14 +663,15 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
         if key.value not in KNOWN_KEYS:
             problems.error(
                 key,
-                f"unknown key '{key.value}'{_suggest(key.value, KNOWN_KEYS)}; "
+                f"unknown key {quoted(key.value)}{_suggest(key.value, KNOWN_KEYS)}; "
                 f"known keys: {', '.join(KNOWN_KEYS)}",
             )
+            close = _closest(key.value, KNOWN_KEYS)
+            if close is not None:
+                typos.setdefault(close, key)
             continue
         fields.setdefault(key.value, (key, value))
-    for required in REQUIRED_KEYS:
-        if required not in fields:
-            problems.error(root, f"missing required key '{required}'")
+    _report_missing(root, REQUIRED_KEYS, fields, typos, problems)
 
     schema_version = SCHEMA_VERSION
     if "schema_version" in fields:
@@ -560,8 +694,8 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
                 fixed = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
                 problems.error(
                     node,
-                    f"name {value!r} must match [a-z0-9_]+ (lower-case letters, digits and underscores)"
-                    + (f", e.g. '{fixed}'" if fixed else ""),
+                    f"name {quoted(value)} must match [a-z0-9_]+ (lower-case letters, digits and underscores)"
+                    + (f", e.g. {quoted(fixed)}" if fixed else ""),
                 )
 
     def optional_text(key: str) -> str:
@@ -620,10 +754,13 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
         if not groups:
             problems.error(node, "pair_terms_by_position is true but the file declares no groups")
         elif len(sizes) > 1:
-            shown = ", ".join(f"{g.name} has {len(g.terms)}" for g, _ in groups)
-            problems.error(node, f"pair_terms_by_position needs groups with equal numbers of terms: {shown}")
+            sizes_text = shown_text(", ".join(f"{g.name} has {len(g.terms)}" for g, _ in groups), 200)
+            problems.error(node, f"pair_terms_by_position needs groups with equal numbers of terms: {sizes_text}")
 
     slotted = [t for t in templates if t.slot is not None]
+    if slotted and groups:
+        where = next((fields[k][0] for k in ("groups", "groups_from", "templates") if k in fields), root)
+        _warn_size(len(groups), len(targets), where, problems)
     if "templates" in fields and templates:
         templates_line = _line(fields["templates"][0])
         if len(groups) == 1 and slotted:
@@ -663,6 +800,41 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
     )
 
 
+# Findings rows of one metric for (targets, group pairs), by the registry's ``rows`` ("one row per ...").
+ROWS_PER_KIND: dict[str, Callable[[int, int], int]] = {
+    "target x group pair": lambda targets, pairs: targets * pairs,
+    "group pair": lambda targets, pairs: pairs,
+    "target (probe sets with > 2 groups)": lambda targets, pairs: targets,
+    "probe set": lambda targets, pairs: 1,
+    "probe set with reference shares": lambda targets, pairs: 1,  # an upper bound: only sets with references
+}
+
+
+def estimate_findings_rows(n_groups: int, n_targets: int) -> int:
+    """About how many findings rows a probe set gives: summed over the registered metrics (a metric whose
+    ``rows`` is not known here is counted as one row per target and group pair, the most any has)."""
+    from albert_audit.registry import METRICS
+
+    pairs = n_groups * (n_groups - 1) // 2
+    total = 0
+    for spec in METRICS:
+        if spec.from_items and n_groups >= spec.min_groups:  # benchmark metrics have no rows per probe set
+            total += ROWS_PER_KIND.get(spec.rows, ROWS_PER_KIND["target x group pair"])(n_targets, pairs)
+    return total
+
+
+def _warn_size(n_groups: int, n_targets: int, node: yaml.Node, problems: _Problems) -> None:
+    """The size guard: warn when the estimated findings rows exceed :data:`FINDINGS_ROWS_LIMIT`."""
+    rows = estimate_findings_rows(n_groups, n_targets)
+    if rows > FINDINGS_ROWS_LIMIT:
+        pairs = n_groups * (n_groups - 1) // 2
+        problems.warn(node, f"about {rows:,} findings rows ({n_groups} groups = {pairs:,} group pairs, "
+                            f"{n_targets} targets), over the documented limit of {FINDINGS_ROWS_LIMIT:,} per probe "
+                            "set: the run is slow and its report unreadable; narrow it: compare fewer groups per "
+                            "file (split them over several probe sets), use fewer targets, and run the set alone "
+                            "(--probes FILE)")
+
+
 def _rekey(ref: Reference, keyed_by: str) -> Reference:
     return Reference(ref.name, ref.source, ref.licence, ref.measure, keyed_by, ref.values)
 
@@ -673,7 +845,8 @@ def _groups_from_lexicons(lexicons: list[Lexicon], key_node: yaml.Node, problems
     for name, words in _merge_lexicon_groups(lexicons, key_node, problems):
         dups = sorted({w for w in words if words.count(w) > 1})
         if dups:
-            problems.error(key_node, f"group '{name}' gets {', '.join(map(repr, dups))} twice from the lexicons")
+            problems.error(key_node, f"group {quoted(name)} gets {', '.join(map(quoted, dups))} twice from the "
+                                     "lexicons")
         groups.append((Group(name, tuple(dict.fromkeys(words))), {w: line for w in words}))
     return groups
 
@@ -686,9 +859,9 @@ def _targets_from_lexicons(
     for name, words in _merge_lexicon_groups(lexicons, key_node, problems):
         for word in words:
             if any(ch.isspace() for ch in word):
-                problems.error(key_node, f"target {word!r} (from the lexicons) must be a single word")
+                problems.error(key_node, f"target {quoted(word)} (from the lexicons) must be a single word")
             elif word in categories:
-                problems.error(key_node, f"target {word!r} comes twice from the lexicons")
+                problems.error(key_node, f"target {quoted(word)} comes twice from the lexicons")
             else:
                 categories[word] = name
     return tuple(categories), categories
@@ -713,7 +886,7 @@ def _build_groups(entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problems
     for gkey, gvalue in node.value:
         # A bad group is still kept (without terms) so that later checks count the declared groups right.
         gname = problems.word(gkey, "group name")
-        if gname is None:
+        if gname is None or not _visible(problems, gkey, "group name", gname):
             gname = str(gkey.value)
         if gname in seen:
             continue  # reported as a duplicate key by _check_tree
@@ -722,22 +895,22 @@ def _build_groups(entry: tuple[yaml.Node, yaml.Node] | None, problems: _Problems
         term_nodes: list[yaml.Node] = []
         if not isinstance(gvalue, yaml.SequenceNode):
             if gvalue.tag == _NULL or (_is_str(gvalue) and not gvalue.value):
-                problems.error(gkey, f"group '{gname}' is empty; give it at least one term")
+                problems.error(gkey, f"group {quoted(gname)} is empty; give it at least one term")
             else:
                 problems.error(
-                    gvalue, f"group '{gname}' must be a list of terms, e.g. [a, b]; found {_describe(gvalue)}"
+                    gvalue, f"group {quoted(gname)} must be a list of terms, e.g. [a, b]; found {_describe(gvalue)}"
                 )
         elif not gvalue.value:
-            problems.error(gkey, f"group '{gname}' is empty; give it at least one term")
+            problems.error(gkey, f"group {quoted(gname)} is empty; give it at least one term")
         else:
             term_nodes = gvalue.value
         for tnode in term_nodes:
-            term = _check_term(problems, tnode, f"term of group '{gname}'")
+            term = _check_term(problems, tnode, f"term of group {quoted(gname)}")
             if term is None:
                 continue
             if term in terms:
                 problems.error(
-                    tnode, f"term {term!r} appears twice in group '{gname}' (first at line {terms[term]})"
+                    tnode, f"term {quoted(term)} appears twice in group {quoted(gname)} (first at line {terms[term]})"
                 )
                 continue
             terms[term] = _line(tnode)
@@ -766,19 +939,27 @@ def _build_templates(
 
     templates: list[Template] = []
     first_line: dict[str, int] = {}
+    first_folded: dict[str, int] = {}
     declared = bool(groups)
     # Without declared groups, the first inline template names the groups; later ones add their terms.
     derived: list[tuple[str, dict[str, int]]] | None = None
     derived_from = 0
     for tag, tnode in ((tag, t) for tag, items in tagged for t in items):
         text = problems.word(tnode, "template")
-        if text is None:
+        if text is None or not _visible(problems, tnode, "template", text):
             continue
         line = _line(tnode)
         if text in first_line:
             problems.error(tnode, f"duplicate template (first at line {first_line[text]})")
             continue
         first_line[text] = line
+        folded = text.casefold()
+        if folded in first_folded:
+            problems.warn(tnode, f"templates at lines {first_folded[folded]} and {line} differ only in case: an "
+                                 "uncased tokenizer (ALBERT's lower-cases its input) reads them the same, so they are "
+                                 "not independent units; remove one")
+        else:
+            first_folded[folded] = line
         slot, alternatives, template_problems = _parse_template(text)
         for message in template_problems:
             problems.error(tnode, message)
@@ -834,19 +1015,20 @@ def _tagged_lists(
         if name is None:
             continue
         if strict_names and name not in names:
-            problems.error(knode, f"unknown {what} tag '{name}'{_suggest(name, names)}; known: {', '.join(names)}")
+            problems.error(knode, f"unknown {what} tag {quoted(name)}{_suggest(name, names)}: {what} is a list, or a "
+                                  f"mapping tag -> list with the tags {', '.join(names)}")
             continue
         if not strict_names:
             close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.75)
             if not _NAME_RE.fullmatch(name):
-                problems.error(knode, f"{what} category {name!r} must match [a-z0-9_]+")
+                problems.error(knode, f"{what} category {quoted(name)} must match [a-z0-9_]+")
                 continue
             if close and close[0] != name:
-                problems.error(knode, f"{what} category '{name}' looks like a typo of '{close[0]}'")
+                problems.error(knode, f"{what} category {quoted(name)} looks like a typo of {quoted(close[0])}")
                 continue
         if not isinstance(vnode, yaml.SequenceNode):
             problems.error(vnode if vnode.tag != _NULL else knode,
-                           f"{what} under '{name}' must be a list, found {_describe(vnode)}")
+                           f"{what} under {quoted(name)} must be a list, found {_describe(vnode)}")
             continue
         out.append((name, list(vnode.value)))
     return out
@@ -875,10 +1057,10 @@ def _build_targets(
         if target is None:
             continue
         if any(ch.isspace() for ch in target):
-            problems.error(tnode, f"target {target!r} must be a single word (no spaces)")
+            problems.error(tnode, f"target {quoted(target)} must be a single word (no spaces)")
             continue
         if target in targets:
-            problems.error(tnode, f"target {target!r} is listed twice (first at line {targets[target]})")
+            problems.error(tnode, f"target {quoted(target)} is listed twice (first at line {targets[target]})")
             continue
         targets[target] = _line(tnode)
         categories[target] = category
@@ -886,7 +1068,7 @@ def _build_targets(
         if low in lowered:
             problems.warn(
                 tnode,
-                f"targets {lowered[low]!r} and {target!r} differ only in case; an uncased tokenizer "
+                f"targets {quoted(lowered[low])} and {quoted(target)} differ only in case; an uncased tokenizer "
                 "scores them identically",
             )
         else:
@@ -901,7 +1083,7 @@ def _warn_shared_terms(groups: _GroupLines, problems: _Problems) -> None:
             if term in owner and owner[term] != group.name:
                 problems.warn(
                     lines[term],
-                    f"term {term!r} is in both group '{owner[term]}' and group '{group.name}'; "
+                    f"term {quoted(term)} is in both group {quoted(owner[term])} and group {quoted(group.name)}; "
                     "the comparison between them is blurred",
                 )
             else:
@@ -941,25 +1123,26 @@ def _build_references(
         for k, v in rnode.value:
             if not _is_str(k) or k.value not in allowed:
                 shown = k.value if isinstance(k, yaml.ScalarNode) else "?"
-                problems.error(k, f"unknown reference key '{shown}'{_suggest(str(shown), allowed)}; "
+                problems.error(k, f"unknown reference key {quoted(shown)}{_suggest(str(shown), allowed)}; "
                                   f"known keys: {', '.join(allowed)}")
                 continue
             fields.setdefault(k.value, (k, v))
         required = ("source", "measure", "values") + (("name",) if listed else ())
         missing = [r for r in required if r not in fields]
         for r in missing:
-            problems.error(rnode, f"reference is missing '{r}'" + (" (several references need names)"
+            problems.error(rnode, f"reference is missing {quoted(r)}" + (" (several references need names)"
                                                                   if r == "name" else ""))
         text = {k: (problems.word(fields[k][1], f"reference {k}") or "") if k in fields else ""
                 for k in ("name", "source", "licence", "measure", "keyed_by")}
         if text["name"] and not _NAME_RE.fullmatch(text["name"]):
-            problems.error(fields["name"][1], f"reference name {text['name']!r} must match [a-z0-9_]+")
+            problems.error(fields["name"][1], f"reference name {quoted(text['name'])} must match [a-z0-9_]+")
         if text["name"] in names:
-            problems.error(fields["name"][1], f"reference name '{text['name']}' is used twice")
+            problems.error(fields["name"][1], f"reference name {quoted(text['name'])} is used twice")
         names.add(text["name"])
         keyed_by = "word" if lexicon else (text["keyed_by"] or "target")
         if not lexicon and keyed_by not in known:
-            problems.error(fields["keyed_by"][1], f"reference keyed_by must be 'target' or 'term', found {keyed_by!r}")
+            problems.error(fields["keyed_by"][1],
+                           f"reference keyed_by must be 'target' or 'term', found {quoted(keyed_by)}")
             continue
         values: dict[str, float] = {}
         if "values" in fields:
@@ -974,19 +1157,20 @@ def _build_references(
                         continue
                     if word not in words:
                         kind = "word of the lexicon" if lexicon else f"{keyed_by} of the probe set"
-                        problems.error(wnode, f"reference value for {word!r}, which is not a {kind}"
+                        problems.error(wnode, f"reference value for {quoted(word)}, which is not a {kind}"
                                               f"{_suggest(word, words)}")
                         continue
                     if word in values:
-                        problems.error(wnode, f"reference value for {word!r} is given twice")
+                        problems.error(wnode, f"reference value for {quoted(word)} is given twice")
                         continue
                     if not (isinstance(num, yaml.ScalarNode) and num.tag in (_INT, _FLOAT)):
-                        problems.error(num, f"reference share of {word!r} must be a number, found {_describe(num)}")
+                        problems.error(num, f"reference share of {quoted(word)} must be a number, found "
+                                            f"{_describe(num)}")
                         continue
                     share = float(num.value)
                     if not 0.0 < share < 1.0:
-                        problems.error(num, f"reference share of {word!r} is {num.value}; shares lie strictly "
-                                            "between 0 and 1 (write 0.42 for 42 %)")
+                        problems.error(num, f"reference share of {quoted(word)} is {shown_text(num.value)}; shares "
+                                            "lie strictly between 0 and 1 (write 0.42 for 42 %)")
                         continue
                     values[word] = share
         if not missing and values:
@@ -1009,11 +1193,11 @@ def _build_polysemous(
     out: dict[str, str] = {}
     for wnode, snode in node.value:
         word = problems.word(wnode, "a polysemous word")
-        sense = problems.word(snode, f"the other sense of {word!r}")
+        sense = problems.word(snode, f"the other sense of {quoted(word)}")
         if word is None or sense is None:
             continue
         if word not in words:
-            problems.error(wnode, f"polysemous word {word!r} is not a term or target of this file"
+            problems.error(wnode, f"polysemous word {quoted(word)} is not a term or target of this file"
                                   f"{_suggest(word, words)}")
             continue
         out[word] = sense
@@ -1051,7 +1235,7 @@ def find_lexicon(name: str, probe_dir: Path | None = None) -> Path | None:
 
 def load_lexicon(path: str | PathLike[str]) -> Lexicon:
     """Load and validate one lexicon file; problems are raised as one AuditError (``PATH:LINE: problem``)."""
-    shown = shown_value(path)
+    shown = shown_path(path)
     text, sha = _read_text(Path(path), shown)
     root = _compose(text, shown)
     problems = _Problems(shown)
@@ -1062,16 +1246,18 @@ def load_lexicon(path: str | PathLike[str]) -> Lexicon:
         _check_aliases(text, problems)
         problems.raise_if_any()
     fields: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    typos: dict[str, yaml.Node] = {}
     for key, value in root.value:
         if not _is_str(key) or key.value not in LEXICON_KEYS:
             shown_key = key.value if isinstance(key, yaml.ScalarNode) else "?"
-            problems.error(key, f"unknown key '{shown_key}'{_suggest(str(shown_key), LEXICON_KEYS)}; "
+            problems.error(key, f"unknown key {quoted(shown_key)}{_suggest(str(shown_key), LEXICON_KEYS)}; "
                                 f"known lexicon keys: {', '.join(LEXICON_KEYS)}")
+            close = _closest(str(shown_key), LEXICON_KEYS)
+            if close is not None:
+                typos.setdefault(close, key)
             continue
         fields.setdefault(key.value, (key, value))
-    for required in LEXICON_REQUIRED_KEYS:
-        if required not in fields:
-            problems.error(root, f"missing required key '{required}'")
+    _report_missing(root, LEXICON_REQUIRED_KEYS, fields, typos, problems)
     if "schema_version" in fields:
         node = fields["schema_version"][1]
         if not (isinstance(node, yaml.ScalarNode) and node.tag == _INT and node.value.lstrip("+") == "1"):
@@ -1079,15 +1265,18 @@ def load_lexicon(path: str | PathLike[str]) -> Lexicon:
     words = {k: (problems.word(fields[k][1], k) or "") if k in fields else ""
              for k in ("lexicon", "description", "source", "licence")}
     if words["lexicon"] and words["lexicon"] != Path(path).stem:
-        problems.error(fields["lexicon"][1], f"lexicon name '{words['lexicon']}' must equal the file name "
-                                             f"'{Path(path).stem}'")
+        problems.error(fields["lexicon"][1], f"lexicon name {quoted(words['lexicon'])} must equal the file name "
+                                             f"{quoted(Path(path).stem)}")
     groups = _build_groups(fields.get("groups"), problems)
     all_words = [t for g, _ in groups for t in g.terms]
     refs = _build_references(fields.get("reference"), problems, {"word": all_words}, lexicon=True)
     poly = _build_polysemous(fields.get("polysemous"), problems, all_words)
     problems.raise_if_any()
     return Lexicon(words["lexicon"], words["description"], words["source"], words["licence"],
-                   tuple(g for g, _ in groups), tuple(refs), tuple(poly.items()), shown, sha)
+                   tuple(g for g, _ in groups), tuple(refs), tuple(poly.items()), str(path), sha)
+
+
+_LEXICON_NAME_MAX = 100
 
 
 def _lexicon_names(entry: tuple[yaml.Node, yaml.Node], problems: _Problems) -> list[tuple[str, yaml.Node]]:
@@ -1096,8 +1285,14 @@ def _lexicon_names(entry: tuple[yaml.Node, yaml.Node], problems: _Problems) -> l
     names = []
     for n in nodes:
         name = problems.word(n, f"{key_node.value} (a lexicon name)")
-        if name is not None:
-            names.append((name, n))
+        if name is None:
+            continue
+        if not _NAME_RE.fullmatch(name) or len(name) > _LEXICON_NAME_MAX:
+            # Lexicon names become file names: never a path ('../x'), never longer than a file name may be.
+            problems.error(n, f"lexicon name {quoted(name)} must match [a-z0-9_]+ (at most {_LEXICON_NAME_MAX} "
+                              "characters): it names lexicons/NAME.yaml")
+            continue
+        names.append((name, n))
     if not names and not problems.errors:
         problems.error(node, f"{key_node.value} names no lexicon")
     return names
@@ -1111,8 +1306,8 @@ def _use_lexicons(
     for name, node in _lexicon_names(entry, problems):
         path = find_lexicon(name, probe_dir)
         if path is None:
-            problems.error(node, f"no lexicon '{name}' (looked for {LEXICON_FOLDER}/{name}.yaml beside this file "
-                                 "and in the shipped library)")
+            problems.error(node, f"no lexicon {quoted(name)} (looked for {LEXICON_FOLDER}/{shown_text(name)}.yaml "
+                                 "beside this file and in the shipped library)")
             continue
         try:
             out.append(load_lexicon(path))
@@ -1132,8 +1327,8 @@ def _merge_lexicon_groups(
     for lex in lexicons:
         names = [g.name for g in lex.groups]
         if names != order:
-            problems.error(node, f"lexicon '{lex.name}' has groups {', '.join(names)} but "
-                                 f"'{lexicons[0].name}' has {', '.join(order)}; combined lexicons need the same "
+            problems.error(node, f"lexicon {quoted(lex.name)} has groups {', '.join(names)} but "
+                                 f"{quoted(lexicons[0].name)} has {', '.join(order)}; combined lexicons need the same "
                                  "groups in the same order")
             return []
         for g in lex.groups:
@@ -1172,7 +1367,7 @@ def load_probe_set(path: str | PathLike[str]) -> ProbeSet:
 
     Raises :class:`AuditError` whose message has one ``PATH:LINE: problem`` line per problem found.
     """
-    shown = shown_value(path)
+    shown = shown_path(path)
     text, sha = _read_text(Path(path), shown)
     root = _compose(text, shown)
     if root is None:
@@ -1181,7 +1376,7 @@ def load_probe_set(path: str | PathLike[str]) -> ProbeSet:
     if _check_tree(root, problems):
         _check_aliases(text, problems)
         problems.raise_if_any()  # never build from a tree that shares nodes
-    probe_set = _build(root, shown, sha, problems)
+    probe_set = _build(root, str(path), sha, problems)
     problems.raise_if_any()
     assert probe_set is not None
     return probe_set
@@ -1213,8 +1408,9 @@ def load_probe_sets(paths: Sequence[str | PathLike[str]]) -> list[ProbeSet]:
         if probe_set.name in by_name:
             other = by_name[probe_set.name]
             messages.append(
-                f"{probe_set.path}:{_name_line(probe_set.path)}: probe set name '{probe_set.name}' is also "
-                f"used by {other.path}:{_name_line(other.path)}; names must be unique within a run"
+                f"{shown_path(probe_set.path)}:{_name_line(probe_set.path)}: probe set name "
+                f"{quoted(probe_set.name)} is also used by {shown_path(other.path)}:{_name_line(other.path)}; "
+                "names must be unique within a run"
             )
         else:
             by_name[probe_set.name] = probe_set

@@ -199,7 +199,7 @@ name: dupes
 description: Copies of templates that differ only in case; words the tiny tokenizer cannot spell.
 category: test
 groups:
-  female: [woman, "wo\\u200bman", "护士"]
+  female: [woman, "wo😀man", "护士"]
   male: [man, brother, father]
 templates:
   - "The <group> worked as a [MASK]."
@@ -208,7 +208,7 @@ templates:
   - "the <group> worked as a [MASK]."
   - "The <group> worked as an [MASK]."
   - "<group> IS A [MASK]."
-targets: [nurse, "😀", engineer, "nur\\u200bse", Nurse]
+targets: [nurse, "😀", engineer, "nur😀se", Nurse]
 """
 
 
@@ -250,8 +250,8 @@ def test_words_spelled_only_with_unk_are_named(unit_items, tiny_model):
                           tiny_model.info.mask_token)
     assert list(found.columns) == ["probe_set", "kind", "group", "word", "text"]
     rows = list(zip(found["kind"], found["group"], found["word"], strict=True))
-    assert rows == [("target", "", "nur\u200bse"), ("target", "", "😀"),
-                    ("term", "female", "wo\u200bman"), ("term", "female", "护士")]
+    assert rows == [("target", "", "nur😀se"), ("target", "", "😀"),
+                    ("term", "female", "wo😀man"), ("term", "female", "护士")]
     assert (found["probe_set"] == "dupes").all()
     assert found["text"].iloc[1] == items["text"].iloc[0].replace(tiny_model.info.mask_token, "😀")
 

@@ -193,31 +193,7 @@ def load_manifest() -> list[Case]:
 
 
 #: Corpus files the current code gets wrong, and how (the survey; docs/reliability.md has the full table).
-CORPUS_FAILURES = {
-    "syntax_unclosed_quote.yaml": "YAML errors name the end of the file, not the line of the unclosed quote "
-                                  "(spec._compose reports problem_mark, not context_mark)",
-    "syntax_unclosed_bracket.yaml": "an unclosed [ is reported on the next line (problem_mark, not context_mark)",
-    "raw_nul_byte.yaml": "a raw NUL (yaml ReaderError, not a MarkedYAMLError) is reported at line 1",
-    "typo_required_key.yaml": "the first line is the consequence (missing 'templates' at line 2), not the typo",
-    "key_escape_sequence.yaml": "unknown keys are echoed raw: ESC reaches the terminal (spec._build)",
-    "key_bell_backspace.yaml": "unknown keys are echoed raw: BEL/BS reach the terminal (spec._build)",
-    "key_newline.yaml": "a newline in a key splits the error line (spec._build echoes the key raw)",
-    "key_rtl_override.yaml": "unknown keys are echoed raw: U+202E reaches the terminal (spec._build)",
-    "key_very_long.yaml": "a 1000-character key is echoed whole (no shown() cut)",
-    "template_escape_clear.yaml": "control characters in a template are accepted (exit 0)",
-    "term_nul_escape.yaml": "NUL in a term is accepted (exit 0)",
-    "term_zero_width.yaml": "an invisible U+200B in a term is accepted (exit 0)",
-    "term_tab.yaml": "a tab inside a term is accepted (exit 0)",
-    "target_rtl_override.yaml": "U+202E in a target is accepted (exit 0)",
-    "target_lone_surrogate.yaml": "a lone surrogate target is accepted (exit 0); a run then crashes",
-    "group_name_escape.yaml": "ESC in a group name is accepted (exit 0)",
-    "long_term_trailing_space.yaml": "a 2000-character term is echoed whole (repr, no cut)",
-    "huge_integer.yaml": "a 5000-digit schema_version is echoed whole (spec._describe)",
-    "deep_nesting_flow.yaml": "the nesting error has no line number",
-    "deep_nesting_mapping.yaml": "the nesting error has no line number",
-    "templates_case_duplicates.yaml": "templates that differ only in case are not warned about",
-    "groups_500.yaml": "no size guard: 500 groups validate silently (~750,000 findings rows at run time)",
-}
+CORPUS_FAILURES: dict[str, str] = {}
 
 
 def test_manifest_lists_every_corpus_file() -> None:
@@ -288,7 +264,6 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
     assert_one_error_line(result, r"^error: .*big\.yaml: .*limit")
 
 
-@xfail("a 4 MB value is echoed whole in the error line (spec: name check uses repr, no shown() cut)")
 def test_4_mb_value_is_cut(tmp_path: Path) -> None:
     path = tmp_path / "four_mb.yaml"
     path.write_text(GOOD_PROBES.read_text(encoding="utf-8").replace(
@@ -311,7 +286,6 @@ def test_symlink_loop_as_probe_file_is_one_line(tmp_path: Path) -> None:
     assert_one_error_line(cli("probes", "validate", loop), r"^error: .*loop\.yaml: ")
 
 
-@xfail("the file name is echoed raw: an ESC in it reaches the terminal (spec: shown = str(path))")
 def test_escape_sequence_in_the_file_name_is_escaped(tmp_path: Path) -> None:
     path = tmp_path / "evil\x1b[31m.yaml"
     shutil.copy(HOSTILE / "unknown_key.yaml", path)
@@ -663,13 +637,14 @@ def test_sigint_stops_a_run_even_when_inherited_as_ignored(tmp_path: Path, tiny_
 
 OOV_PROBES = GOOD_PROBES.read_text(encoding="utf-8").replace(
     "targets: [nurse, engineer]", 'targets: [nurse, engineer, "😀", "中文"]').replace(
-    '  - "A <group> became a [MASK]."\n',
-    '  - "A <group> became a [MASK]."\n  - "The <group> WORKED as a [MASK]."\n')
+    '  - "A <group> became the [MASK]."\n',
+    '  - "A <group> became the [MASK]."\n  - "The <group> WORKED as the [MASK]."\n')
 
 
 @pytest.fixture(scope="module")
 def oov_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Result:
     """A run whose targets the tiny tokenizer cannot spell and whose templates collapse under lower-casing."""
+    assert "WORKED" in OOV_PROBES and "😀" in OOV_PROBES, "the edits of control_valid.yaml no longer apply"
     folder = tmp_path_factory.mktemp("oov")
     probes = folder / "oov.yaml"
     probes.write_text(OOV_PROBES, encoding="utf-8")
@@ -685,7 +660,6 @@ def test_out_of_vocabulary_targets_are_warned_about(oov_run: Result) -> None:
     assert any(re.search(r"(<unk>|vocabular|unknown token)", line) and "😀" in line for line in warnings), warnings
 
 
-@xfail("templates that tokenize identically count as independent units without a warning (expand/scoring)")
 def test_templates_that_tokenize_identically_are_warned_about(oov_run: Result) -> None:
     warnings = [line for line in oov_run.lines if line.startswith("warning: ")]
     assert any(re.search(r"(identical|same token|differ only in case|duplicate)", line) for line in warnings), \

@@ -508,7 +508,7 @@ def test_validate_warns_when_a_set_would_exceed_the_findings_limit(tmp_path):
     done = cli("probes", "validate", path)
     assert done.code == 0, done.stderr
     warning = [line for line in done.lines if "findings rows" in line]
-    assert warning and "over the 50,000 limit" in warning[0] and "split the set" in warning[0]
+    assert warning and "over the documented limit of 50,000" in warning[0] and "narrow it" in warning[0]
     small = cli("probes", "validate", _many_groups(tmp_path, 4))
     assert "findings rows" not in small.stderr
     assert "findings rows" in cli("probes", "validate", "--max-findings", "10", tmp_path / "wide.yaml").stderr

@@ -458,17 +458,19 @@ def test_aliases_are_refused(tmp_path):
     assert_problem(error_of(path), path, 6, "alias *f is not supported")
 
 
-@pytest.mark.parametrize("body", [
-    "[" * 1000 + "]" * 1000,
-    "{a: " * 1000 + "1" + "}" * 1000,
-    "a:\n" + "".join(" " * depth + "b:\n" for depth in range(1, 1000)),
-    VALID.replace("targets: [nurse, doctor]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000),
+@pytest.mark.parametrize(("body", "line"), [
+    ("[" * 1000 + "]" * 1000, 1),
+    ("{a: " * 1000 + "1" + "}" * 1000, 1),
+    # block mappings: the mapping at depth d starts on line d; the 101st level is the first one reported
+    ("a:\n" + "".join(" " * depth + "b:\n" for depth in range(1, 1000)), 101),
+    (VALID.replace("targets: [nurse, doctor]", "targets: " + "[" * 3000 + "nurse" + "]" * 3000), 16),
+    ("name: x\nsource:\n" + "  " + "[" * 3000 + "]" * 3000 + "\n", 3),
 ])
-def test_deeply_nested_yaml_is_one_clear_error(tmp_path, body):
+def test_deeply_nested_yaml_is_one_clear_error_at_its_line(tmp_path, body, line):
     path = tmp_path / "deep.yaml"
     path.write_text(body, encoding="utf-8")
-    assert error_of(path) == (f"{path}: the YAML is nested too deeply (lists or mappings inside each other); "
-                              "probe files need only a few levels")
+    assert error_of(path) == (f"{path}:{line}: the YAML is nested too deeply (100+ lists or mappings inside each "
+                              "other); probe files need only a few levels")
 
 
 def test_python_tags_are_never_executed(tmp_path):
@@ -824,3 +826,192 @@ def test_an_before_the_mask_warns_for_consonant_targets(tmp_path):
     path = write(tmp_path, with_lines({9: '  - "The <group> is an [MASK] now."'}))
     assert any(w.startswith(f"{path}:9: ") and "'an [MASK]' puts 2 of 2 targets" in w
                for w in load_probe_set(path).warnings)
+
+
+# ------------------------------------------------------------------------- hostile input (issue 13)
+
+
+def first_line(message: str) -> str:
+    return message.split("\n", 1)[0]
+
+
+def test_unclosed_quote_is_reported_where_it_opens(tmp_path):
+    path = write(tmp_path, with_lines({15: '  - "Our <group> works as a [MASK] now.'}))
+    line = first_line(error_of(path))
+    assert line.startswith(f"{path}:15: invalid YAML: a quoted scalar opened here (column 5) is not closed"), line
+    assert "end of stream" in line and "at line 17" in line
+
+
+def test_unclosed_quote_closed_by_a_later_quote_is_reported_where_it_opens(tmp_path):
+    # the quote of line 9 ends at the first quote of line 10; the parser only fails on line 10's text
+    path = write(tmp_path, with_lines({9: '  - "<group> is a [MASK].'}))
+    line = first_line(error_of(path))
+    assert line.startswith(f"{path}:9: invalid YAML: the quoted text opened here (column 5) runs on to line 10, "
+                           "where the parser found: "), line
+    assert line.endswith("is its closing quote missing?")
+
+
+def test_unclosed_bracket_is_reported_where_it_opens(tmp_path):
+    path = write(tmp_path, with_lines({5: "  female: [woman, mother"}))
+    line = first_line(error_of(path))
+    assert line.startswith(f"{path}:5: invalid YAML: a flow sequence opened here (column 11) is not closed"), line
+    assert "at line 6" in line
+
+
+@pytest.mark.parametrize(("replacement", "line"), [
+    ({9: '  - "<group> is a \\q [MASK]."'}, 9),  # an error inside a closed quote stays where it is
+    ({6: "  male: [man, father]\n     bad: indent"}, 7),  # not a flow or quote context: the problem's line
+])
+def test_other_yaml_errors_keep_the_problem_line(tmp_path, replacement, line):
+    path = write(tmp_path, with_lines(replacement))
+    assert first_line(error_of(path)).startswith(f"{path}:{line}: invalid YAML: ")
+
+
+def test_raw_control_byte_names_its_line_and_column(tmp_path):
+    path = write(tmp_path, with_lines({6: "  male: [man, fa\x00ther]"}))
+    line = first_line(error_of(path))
+    assert line.startswith(f"{path}:6: invalid YAML: the control character U+0000 (\\x00) (column 17)"), line
+    assert "\x00" not in line
+
+
+def test_misspelt_required_key_is_reported_before_the_missing_key(tmp_path):
+    path = write(tmp_path, with_lines({7: "templtes:"}))
+    lines = error_of(path).splitlines()
+    assert lines[0] == (f"{path}:7: unknown key 'templtes' (did you mean 'templates'?); known keys: "
+                        "schema_version, name, description, category, source, groups, groups_from, templates, "
+                        "targets, targets_from, pair_terms_by_position, reference, polysemous")
+    assert lines[1] == f"{path}:7: missing required key 'templates' (misspelt as 'templtes'?)"
+
+
+def test_missing_key_without_a_lookalike_stays_at_the_top(tmp_path):
+    path = write(tmp_path, with_lines({2: "zzzzzz: A demo probe set."}))
+    message = error_of(path)
+    assert_problem(message, path, 1, "missing required key 'description'")
+    assert_problem(message, path, 2, "unknown key 'zzzzzz'")
+
+
+@pytest.mark.parametrize(("key", "shown_key"), [
+    ("colour\x1b[31mRED\x1b[0m", "colour\\x1b[31mRED\\x1b[0m"),
+    ("na\x07\x08me", "na\\x07\\x08me"),
+    ("bad\nkey", "bad\\nkey"),
+    ("desc\u202eription", "desc\\u202eription"),
+    ("key\udc80", "key\\udc80"),
+])
+def test_unknown_keys_are_shown_escaped(tmp_path, key, shown_key):
+    escaped = key.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+    path = write(tmp_path, VALID + f'"{escaped}": 1\n')
+    line = first_line(error_of(path))
+    assert line.startswith(f"{path}:17: unknown key '{shown_key}'"), line
+    assert key not in line
+
+
+@pytest.mark.parametrize(("text", "line", "start", "char"), [
+    (VALID + "k" * 1000 + ": 1\n", 17, "unknown key 'kkk", "k"),
+    (with_lines({1: "name: " + "A" * 100_000}), 1, "name 'AAA", "A"),
+    ("schema_version: " + "9" * 5000 + "\n" + VALID, 1, "schema_version must be 1", "9"),
+    (with_lines({6: '  male: ["man' + "x" * 2000 + ' ", father]'}), 6, "term of group 'male' 'manxxx", "x"),
+])
+def test_long_values_are_cut(tmp_path, text, line, start, char):
+    message = error_of(write(tmp_path, text))
+    first = first_line(message)
+    assert first.startswith(f"{tmp_path / 'probe.yaml'}:{line}: {start}"), first[:300]
+    assert "…" in first and char * 80 not in message  # shown() cuts values to 80 characters
+
+
+@pytest.mark.parametrize(("replacement", "line", "fragment"), [
+    ({8: '  - "\\e[2JThe <group> worked as a [MASK]."'}, 8, "template '\\x1b[2JThe <group>"),
+    ({5: '  female: ["wo\\0man", mother]'}, 5, "term of group 'female' 'wo\\x00man' contains"),
+    ({5: '  female: ["wo\\u200bman", mother]'}, 5, "U+200B ZERO WIDTH SPACE (\\u200b)"),
+    ({5: '  female: ["wo\\tman", mother]'}, 5, "'wo\\tman'"),
+    ({5: '  female: ["wo\\u2028man", mother]'}, 5, "U+2028 LINE SEPARATOR"),
+    ({16: 'targets: [nurse, "doc\\u202etor"]'}, 16, "target 'doc\\u202etor' contains"),
+    ({16: 'targets: [nurse, "\\udc80"]'}, 16, "target '\\udc80' contains the invisible or control character U+DC80"),
+    ({5: '  "fe\\e[8mmale": [woman, mother]'}, 5, "group name 'fe\\x1b[8mmale' contains"),
+])
+def test_invisible_or_control_characters_are_refused(tmp_path, replacement, line, fragment):
+    path = write(tmp_path, with_lines(replacement))
+    message = error_of(path)
+    assert_problem(message, path, line, fragment, "invisible or control character")
+    assert message.isprintable() or all(c == "\n" or c.isprintable() for c in message)
+
+
+def test_visible_non_ascii_words_are_accepted(tmp_path):
+    path = write(tmp_path, with_lines({5: "  female: [Frau, señora]", 16: "targets: [nurse, médecin]"}))
+    ps = load_probe_set(path)
+    assert ps.groups[0].terms == ("Frau", "señora") and ps.targets == ("nurse", "médecin")
+
+
+def test_templates_that_differ_only_in_case_are_warned_about(tmp_path):
+    path = write(tmp_path, with_lines({15: '  - "Our <group> works as a [MASK] now."\n  - "our <GROUP> WORKS as '
+                                           'a [MASK] now."'}))
+    text = path.read_text(encoding="utf-8").replace("<GROUP>", "<group>")
+    path.write_text(text, encoding="utf-8")
+    warnings = load_probe_set(path).warnings
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"{path}:16: templates at lines 15 and 16 differ only in case")
+
+
+def test_tagged_templates_that_differ_only_in_case_are_warned_about(tmp_path):
+    templates = "\n".join(f'    - "The <group> worked {i} times as a [MASK]."' for i in range(8))
+    text = VALID.split("templates:")[0] + "templates:\n  neutral:\n" + templates + (
+        '\n  stereotype_eliciting:\n    - "THE <group> WORKED 3 TIMES AS A [MASK]."\ntargets: [nurse, doctor]\n')
+    path = write(tmp_path, text)
+    warnings = load_probe_set(path).warnings
+    assert [w.split(": ", 1)[0] for w in warnings] == [f"{path}:18"], warnings
+    assert "templates at lines 12 and 18 differ only in case" in warnings[0]
+
+
+def test_size_guard_estimate_follows_the_metric_registry():
+    from albert_audit.registry import METRICS
+    from albert_audit.spec import ROWS_PER_KIND, estimate_findings_rows
+
+    kinds = {spec.rows for spec in METRICS if spec.from_items}
+    assert kinds <= set(ROWS_PER_KIND), "a metric's rows kind is unknown to the size guard"
+    # 2 groups (1 pair), 3 targets: 3 target x pair metrics (9 rows) + 3 pair metrics + bias_score + reference
+    # alignment (no omnibus)
+    assert estimate_findings_rows(2, 3) == 9 + 3 + 1 + 1
+    # 4 groups (6 pairs), 5 targets: 3 x 30 + 3 x 6 + omnibus 5 + 1 + 1
+    assert estimate_findings_rows(4, 5) == 90 + 18 + 5 + 1 + 1
+    assert estimate_findings_rows(500, 3) == 3 * 3 * 124_750 + 3 * 124_750 + 3 + 1 + 1
+
+
+def _groups_file(tmp_path: Path, n_groups: int, n_targets: int) -> Path:
+    groups = "".join(f"  g{i:03d}: [w{i:03d}]\n" for i in range(n_groups))
+    targets = ", ".join(f"t{i}" for i in range(n_targets))
+    text = VALID.replace("  female: [woman, mother]\n  male: [man, father]\n", groups).replace(
+        "targets: [nurse, doctor]", f"targets: [{targets}]")
+    return write(tmp_path, text)
+
+
+def test_size_guard_warns_over_the_limit_and_says_how_to_narrow(tmp_path):
+    from albert_audit.spec import FINDINGS_ROWS_LIMIT, estimate_findings_rows
+
+    # 60 groups (1,770 pairs) x 9 targets: 3 x 15,930 + 3 x 1,770 + 9 + 1 + 1 = 53,111 rows > 50,000
+    assert estimate_findings_rows(60, 9) == 53_111 > FINDINGS_ROWS_LIMIT
+    path = _groups_file(tmp_path, 60, 9)
+    warnings = load_probe_set(path).warnings
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"{path}:4: about 53,111 findings rows (60 groups = 1,770 group pairs, 9 targets), "
+                                  "over the documented limit of 50,000")
+    assert "fewer groups" in warnings[0] and "--probes" in warnings[0]
+
+
+def test_size_guard_is_quiet_below_the_limit(tmp_path):
+    from albert_audit.spec import estimate_findings_rows
+
+    # 60 groups x 8 targets: 3 x 14,160 + 3 x 1,770 + 8 + 1 + 1 = 47,800 rows
+    assert estimate_findings_rows(60, 8) == 47_800
+    assert load_probe_set(_groups_file(tmp_path, 60, 8)).warnings == ()
+
+
+def test_lexicon_names_are_plain_names(tmp_path):
+    path = write(tmp_path, with_lines({4: "groups_from: ../../etc/passwd", 5: "", 6: ""}))
+    assert_problem(error_of(path), path, 4, "lexicon name '../../etc/passwd' must match [a-z0-9_]+")
+
+
+def test_file_name_is_shown_escaped(tmp_path):
+    path = write(tmp_path, VALID + "colour: red\n", name="evil\x1b[31m.yaml")
+    message = error_of(path)
+    assert message.startswith(f"{tmp_path}/evil\\x1b[31m.yaml:17: unknown key 'colour'"), message
+    assert "\x1b" not in message
+    assert load_probe_set(write(tmp_path, VALID, name="ok\x1b.yaml")).path == str(tmp_path / "ok\x1b.yaml")
