@@ -28,6 +28,11 @@ def _resolve(out: Path) -> Path:
     name = shown(out)
     try:
         if out.is_symlink() and not out.exists():
+            try:
+                os.stat(out)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise AuditError(f"--out {name}: a symbolic-link loop") from None
             raise AuditError(f"--out {name}: a symbolic link to nothing ({shown(os.readlink(out))})")
         return out.resolve(strict=False)
     except RuntimeError:  # Python < 3.13: symlink loop

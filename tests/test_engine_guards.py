@@ -64,8 +64,8 @@ def test_checkpoint_missing_encoder_or_embedding_weights_is_refused(tmp_path, ti
     message = str(caught.value)
     assert "\n" not in message and message.startswith(f"cannot load {str(folder)!r}"[:60])
     assert f"lacks {count} encoder/embedding weight" in message and f"({first}" in message
-    assert message.count("albert.") == min(count, 3)  # the first three keys at most
-    assert ("..." in message) == (count > 3)
+    assert message.count("albert.") == min(count, 2)  # the first two keys at most (a readable line)
+    assert ("..." in message) == (count > 2)
 
 
 def test_missing_base_weights_are_refused_even_when_the_head_will_be_grafted(tmp_path, tiny_model_dir):

@@ -55,7 +55,7 @@ def finish(rows: Sequence[dict[str, Any]], *, alpha: float, ideals: dict[str, fl
     direction[sig & (effect < ideal)] = "b>a"
     table["direction"] = direction
     for column in FINDINGS.names_of("str"):
-        table[column] = table[column].astype(object)
+        table[column] = table[column].fillna("").astype(object)
     return table
 
 

@@ -70,6 +70,8 @@ class ScoreCheckpoint:
             else:
                 parts.append(part)
         (self.folder / "fingerprint").unlink(missing_ok=True)  # the stamp file of the old format
+        for stale in self.folder.glob("*.npz.tmp"):  # a part whose writer was killed mid-write (the run folder's
+            stale.unlink(missing_ok=True)            # lock makes every other writer dead)
         return parts
 
     def add(self, part: dict[str, np.ndarray]) -> None:
@@ -110,6 +112,8 @@ class ScoreCheckpoint:
                 pass  # unreadable: remove it too
             path.unlink(missing_ok=True)
         (self.folder / "fingerprint").unlink(missing_ok=True)
+        for stale in self.folder.glob("*.npz.tmp"):
+            stale.unlink(missing_ok=True)
         try:
             self.folder.rmdir()
         except OSError:

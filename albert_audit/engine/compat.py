@@ -128,8 +128,7 @@ def check_compatible(base: Any, candidate: Any, *, allow_different: bool, base_i
     candidate_name = candidate_id or _label(candidate, "the candidate")
     if not allow_different:
         raise AuditError(f"the candidate {quoted(candidate_name)} differs from the base {quoted(base_name)}: "
-                         f"{'; '.join(found)}; compare descendants with the base's architecture and tokenizer, "
-                         "or allow different ones explicitly (--allow-different-architecture)")
+                         f"{'; '.join(found)}; pass --allow-different-architecture to compare them anyway")
     return [f"{candidate_name}: {difference}" for difference in found]
 
 

@@ -281,10 +281,10 @@ def check_complete_weights(model: Any, missing: Iterable[str], model_ref: str) -
     """
     absent = missing_base_keys(model, missing)
     if absent:
-        more = ", ..." if len(absent) > 3 else ""
+        more = ", ..." if len(absent) > 2 else ""
         raise AuditError(f"cannot load {quoted(model_ref)}: the checkpoint lacks {len(absent)} encoder/embedding "
-                         f"weight{'s' if len(absent) > 1 else ''} ({', '.join(absent[:3])}{more}) that would be "
-                         "random; the weight files are incomplete or belong to another architecture")
+                         f"weight{'s' if len(absent) > 1 else ''} ({', '.join(absent[:2])}{more}): incomplete "
+                         "weight files or another architecture")
 
 
 def check_finite_weights(model: Any, model_ref: str, *, dtype: str = "") -> None:
