@@ -97,9 +97,7 @@ def items_fingerprint(items: pd.DataFrame) -> str:
     Two runs can be compared when their fingerprints are equal: the same probe sets, templates, groups,
     terms and masked sentences.
     """
-    missing = [c for c in ITEM_KEY_COLUMNS if c not in items.columns]
-    if missing:
-        raise AuditError(f"items table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
+    contract.require_columns(items, ITEM_KEY_COLUMNS, "items table")
     rows = sorted(
         "\x1f".join(str(v) for v in row)
         for row in items.loc[:, list(ITEM_KEY_COLUMNS)].itertuples(index=False, name=None)
@@ -240,9 +238,7 @@ def _verdicts(findings: pd.DataFrame) -> dict[tuple[str, ...], str]:
 
 
 def _compared_rows(findings: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in _KEY if c not in findings.columns]
-    if missing:
-        raise AuditError(f"findings table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
+    contract.require_columns(findings, _KEY, "findings table")
     rows = findings.loc[findings["metric"].isin(COMPARED_METRICS), _KEY].copy()
     for column in _KEY:
         rows[column] = rows[column].fillna("").astype(str)

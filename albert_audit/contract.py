@@ -7,6 +7,7 @@ whatever the file format. docs/data_contract.md documents the same tables for pe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -193,11 +194,17 @@ def _to_bool(value: object, where: str) -> bool:
     raise AuditError(f"{where}: {str(value)[:40]!r} is not a boolean")
 
 
-def check_columns(table: pd.DataFrame, spec: TableSpec, where: str) -> None:
-    """Raise an AuditError naming ``where`` when the table lacks a required column of ``spec``."""
-    missing = [c.name for c in spec.columns if c.name not in table.columns and c.default is None]
+def require_columns(table: pd.DataFrame, columns: Iterable[str], where: str) -> None:
+    """Raise an AuditError naming ``where`` when the table lacks any of ``columns`` (the one wording of a
+    missing column in a score or findings table)."""
+    missing = [c for c in columns if c not in table.columns]
     if missing:
         raise AuditError(f"{where}: missing column(s) {', '.join(missing)} (see docs/data_contract.md)")
+
+
+def check_columns(table: pd.DataFrame, spec: TableSpec, where: str) -> None:
+    """Raise an AuditError naming ``where`` when the table lacks a required column of ``spec``."""
+    require_columns(table, [c.name for c in spec.columns if c.default is None], where)
 
 
 def restore_types(table: pd.DataFrame, spec: TableSpec, where: str) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from albert_audit.contract import require_columns
 from albert_audit.errors import AuditError
 
 VALUES = ("logprob", "association")
@@ -126,9 +127,7 @@ def join_scores(items: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
     :func:`counted_items` keeps)."""
     for name, table, columns in (("items", items, ("item_id", "probe_set", "template_id", "group")),
                                  ("targets", targets, ("item_id", "target") + TARGET_SCORES)):
-        missing = [c for c in columns if c not in table.columns]
-        if missing:
-            raise AuditError(f"{name} table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
+        require_columns(table, columns, f"{name} table")
     keep = ["item_id", "probe_set", "template_id", "group"] + (["term_index"] if "term_index" in items else [])
     slot = items.loc[counted_items(items), keep]
     joined = targets.loc[:, ["item_id", "target", *TARGET_SCORES]].merge(slot, on="item_id")

@@ -139,19 +139,6 @@ def test_default_margin_is_not_passed_and_recorded_as_null(tmp_path, run_dir, fi
     assert json.loads((folder / "summary.json").read_text())["margin"] is None
 
 
-def test_a_margin_the_statistics_cannot_take_is_refused(monkeypatch, tmp_path, run_dir, capsys):
-    from albert_audit import metrics
-
-    real = metrics.compute_findings
-    monkeypatch.setattr(metrics, "compute_findings", lambda items, targets, fills, *, seed, alpha, n_resamples,
-                        unit: real(items, targets, fills, seed=seed, alpha=alpha, n_resamples=n_resamples, unit=unit))
-    folder = Path(shutil.copytree(run_dir, tmp_path / "run"))
-    before = (folder / "findings.csv").read_bytes()
-    assert main(["analyze", str(folder), "--margin", "0.2"]) == 2
-    assert "--margin is not supported" in capsys.readouterr().err
-    assert (folder / "findings.csv").read_bytes() == before
-
-
 @pytest.mark.parametrize("value", ["-0.1", "nan", "inf", "abc"])
 def test_margin_must_be_a_finite_non_negative_number(capsys, value):
     with pytest.raises(SystemExit) as caught:

@@ -287,6 +287,26 @@ def test_saved_runs_with_other_items_are_refused(compared, tmp_path):
                  "--out", str(tmp_path / "y")]) == 2
 
 
+def test_saved_runs_of_another_architecture_are_refused_unless_allowed(compared, tmp_path, capsys):
+    from albert_audit.cli import main
+
+    other = tmp_path / "wide_run"
+    shutil.copytree(compared.out / "base", other)
+    summary = json.loads((other / "summary.json").read_text(encoding="utf-8"))
+    summary["model"]["hidden_size"] = int(summary["model"]["hidden_size"]) + 16
+    (other / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    argv = ["compare", "--base-run", str(compared.out / "base"), "--candidate-run", str(other), "--no-report",
+            "--n-resamples", "200"]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "hidden size" in err and "--allow-different-architecture" in err and "\n" not in err
+    assert not (tmp_path / "refused").exists()
+    assert main([*argv, "--out", str(tmp_path / "allowed"), "--allow-different-architecture"]) == 0
+    written = json.loads((tmp_path / "allowed" / "compare_summary.json").read_text(encoding="utf-8"))
+    assert any("hidden size" in note for note in written["notes"])
+
+
 @pytest.mark.parametrize("argv_tail", [
     ["--base-run", "{missing}", "--candidate-run", "{missing}"],
     ["--base", "{model}", "--candidate-run", "{missing}"],

@@ -411,7 +411,7 @@ def test_empty_targets_and_fills() -> None:
 
 def test_bad_inputs_raise_audit_error() -> None:
     items, targets, fills = make_tables(groups=TWO, n_templates=2)
-    with pytest.raises(AuditError, match="lacks column"):
+    with pytest.raises(AuditError, match="missing column"):
         compute_findings(items.drop(columns="group"), targets, fills)
     with pytest.raises(AuditError, match="not in items"):
         compute_findings(items[items["item_id"] > 0], targets, fills)

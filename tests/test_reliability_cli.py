@@ -30,6 +30,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO
+from tests.processes import wait_for
 
 HOSTILE = REPO / "tests" / "data" / "hostile" / "probes"
 MANIFEST = HOSTILE / "EXPECTED.tsv"
@@ -140,18 +141,6 @@ def assert_same_results(folder: Path, reference: Path) -> None:
     assert (folder / "findings.csv").read_bytes() == (reference / "findings.csv").read_bytes()
     for name in ("items.parquet", "fills.parquet", "targets.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(folder / name), pd.read_parquet(reference / name))
-
-
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 120) -> bool:
-    """Poll until condition() holds (True) or the process ends first or time runs out (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if proc.poll() is not None:
-            return condition()
-        time.sleep(0.005)
-    return False
 
 
 def can_mount_tmpfs(folder: Path, options: str) -> str | None:

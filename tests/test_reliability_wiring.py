@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO
+from tests.processes import wait_for
 
 PROBES_TEXT = """\
 schema_version: 1
@@ -100,17 +101,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*")
                   if p.name.endswith(".tmp") or p.name.startswith(".staging-") or p.name == ".partial")
-
-
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 120) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if proc.poll() is not None:
-            return condition()
-        time.sleep(0.005)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def test_empty_and_bad_inputs(run) -> None:
     items, targets = run
     empty = units.template_cells(items, targets.iloc[0:0])
     assert set(empty) == set(units.VALUES) and empty["logprob"].empty
-    with pytest.raises(AuditError, match="lacks column"):
+    with pytest.raises(AuditError, match="missing column"):
         units.template_cells(items.drop(columns="group"), targets)
     with pytest.raises(AuditError, match="unit"):
         units.unit_cube(units.join_scores(items, targets), ["female", "male"], "term")

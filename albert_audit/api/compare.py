@@ -26,6 +26,7 @@ from albert_audit.api.run import check_out_folder, load_probes, read_sentences, 
 from albert_audit.api.summary import RunExtras, compare_model, run_path, utc_now, utility_rows
 from albert_audit.errors import AuditError, shown
 from albert_audit.runlock import RunLock
+from albert_audit.signature import check_compatible
 
 QUANTIZE_CHOICES = ("int8",)
 
@@ -164,12 +165,25 @@ def compare_saved_runs(config: CompareConfig) -> CompareResult:
     out = Path(config.out)
     runs = [("base", Path(config.base_run))] + [(f"candidate_{i}", Path(p))
                                                 for i, p in enumerate(config.candidate_runs, start=1)]
-    for _, folder in runs:
-        results.read_run(folder)  # a clear error for a missing or broken run folder before anything is written
+    # a clear error for a missing or broken run folder, or another architecture, before anything is written
+    saved = [results.read_run(folder) for _, folder in runs]
+    notes = saved_runs_compatible(saved, [folder for _, folder in runs], allow_different=config.allow_different)
     check_out_folder(out)
     with RunLock(out, command="compare"):
         results.sweep_stale(out)
-        return _finish_compare(config, out, runs=runs, mode="saved_runs", notes=[], warnings=[], started=started)
+        return _finish_compare(config, out, runs=runs, mode="saved_runs", notes=notes, warnings=[], started=started)
+
+
+def saved_runs_compatible(saved: list[results.RunTables], folders: list[Path], *, allow_different: bool) -> list[str]:
+    """Refuse a saved candidate run whose model's architecture or vocabulary differs from the base run's
+    (``summary.json["model"]``), unless ``allow_different``; then one note per difference."""
+    base_model = saved[0].summary.get("model") or {}
+    notes: list[str] = []
+    for run, folder in zip(saved[1:], folders[1:], strict=True):
+        notes += check_compatible(base_model, run.summary.get("model") or {}, allow_different=allow_different,
+                                  base_id=f"{folders[0]} ({base_model.get('id', '?')})",
+                                  candidate_id=f"{folder} ({(run.summary.get('model') or {}).get('id', '?')})")
+    return notes
 
 
 def _unique_labels(labels: list[str]) -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from albert_audit import registry, stats, units
-from albert_audit.contract import FINDINGS
+from albert_audit.contract import FINDINGS, require_columns
 from albert_audit.errors import AuditError
 from albert_audit.metrics.core import FINDINGS_COLUMNS, Config, ProbeSetScores
 from albert_audit.metrics.verdicts import add_verdicts, check_margin
@@ -30,9 +30,7 @@ _FILL_COLUMNS = ("item_id", "rank", "token", "prob")
 
 
 def _require(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise AuditError(f"{name} table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
+    require_columns(table, columns, f"{name} table")
 
 
 def _prepare_items(items: pd.DataFrame) -> pd.DataFrame:

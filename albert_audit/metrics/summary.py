@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from albert_audit.errors import AuditError
+from albert_audit.contract import require_columns
 from albert_audit.metrics.core import FINDINGS_COLUMNS
 
 
@@ -20,9 +20,7 @@ def summarise_bias(findings: pd.DataFrame, *, top_n: int = 5) -> dict[str, dict[
     ``top_n`` targets whose significant association gap favours g, largest effect first (every group of the
     set is a key, possibly with an empty list). Works on a findings table read back from findings.csv.
     """
-    missing = [c for c in FINDINGS_COLUMNS if c not in findings.columns]
-    if missing:
-        raise AuditError(f"findings table lacks column(s) {', '.join(missing)} (see docs/data_contract.md)")
+    require_columns(findings, FINDINGS_COLUMNS, "findings table")
     out: dict[str, dict[str, Any]] = {}
     text = findings.copy()
     for column in ("probe_set", "metric", "target", "group_a", "group_b", "direction"):
