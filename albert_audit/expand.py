@@ -9,25 +9,13 @@ from typing import Any
 import pandas as pd
 
 from albert_audit.articles import ARTICLE_SLOT, indefinite_article
+from albert_audit.contract import ITEMS
 from albert_audit.errors import AuditError
 from albert_audit.lexicon_checks import tokenizer_warnings
 from albert_audit.spec import DEFINITIONAL, MASK_PLACEHOLDER, ProbeSet, Template
 
-ITEM_COLUMNS = (
-    "item_id",
-    "probe_set",
-    "template_id",
-    "template",
-    "group",
-    "term",
-    "term_index",
-    "text",
-    "prior_text",
-    "template_tag",
-    "term_reference_share",
-)
-_INT_COLUMNS = ("item_id", "template_id", "term_index")
-_FLOAT_COLUMNS = ("term_reference_share",)
+ITEM_COLUMNS = ITEMS.names
+"""The items table's columns, in order (owned by albert_audit.contract.ITEMS)."""
 TARGET_ANNOTATIONS = ("category", "control", "reference_share")
 """The targets-table columns :func:`annotate_targets` adds from the probe sets."""
 
@@ -125,9 +113,8 @@ def expand_items(
                 rows["term_reference_share"].append(float(term_shares.get(term, math.nan)))
     return pd.DataFrame(
         {
-            column: pd.Series(values, dtype="int64" if column in _INT_COLUMNS
-                              else "float64" if column in _FLOAT_COLUMNS else object)
-            for column, values in rows.items()
+            column.name: pd.Series(rows[column.name], dtype=object if column.dtype == "str" else column.dtype)
+            for column in ITEMS.columns
         },
         columns=list(ITEM_COLUMNS),
     )
