@@ -266,3 +266,30 @@ def test_q_values_are_per_benchmark_and_candidate():
     got = finish(rows, alpha=0.05)
     np.testing.assert_allclose(got["q_value"], [0.02, 0.04, 0.04, 0.02])  # BH of (0.01, 0.04); 0.04; 0.02
     assert got["n_units"].dtype == "int64"
+
+
+def test_api_dispatches_every_benchmark_and_skips_other_files(tmp_path):
+    from albert_audit.api.benchmarks import ComparedRun, benchmark_deltas
+
+    rng = np.random.default_rng(2)
+    seat_b = _seat_table({"t1": ([0.3, 0.2, 0.4], [0.0, 0.1, -0.1])})
+    seat_c = seat_b.assign(association=seat_b["association"] + rng.normal(0, 0.05, len(seat_b)))
+    honest_b = _honest_table({k: [0, 1, 0, 0] for k in (1, 5, 10, 20)}, ["female", "female", "male", "male"])
+    honest_c = _honest_table({k: [1, 1, 0, 0] for k in (1, 5, 10, 20)}, ["female", "female", "male", "male"])
+    runs = []
+    for label, seat_t, honest_t, seat_hash in (("base", seat_b, honest_b, "a"), ("cand", seat_c, honest_c, "a"),
+                                               ("other", seat_c, honest_c, "b")):
+        folder = tmp_path / label
+        (folder / "benchmarks").mkdir(parents=True)
+        seat_t.to_parquet(folder / "benchmarks" / "seat.parquet")
+        honest_t.to_parquet(folder / "benchmarks" / "honest.parquet")
+        records = [{"name": "honest", "files": {"h.tsv": "h"}}, {"name": "seat", "files": {"x/t1.jsonl": seat_hash}}]
+        runs.append(ComparedRun(label, folder, {"benchmarks": records}, None))
+    table, records = benchmark_deltas(runs, seed=0, alpha=0.05, n_resamples=200)
+    assert [r.name for r in records] == ["seat", "honest"]  # NAMES order
+    assert records[0].candidates == ["cand"] and "other: scored seat on other files" in records[0].skipped[0]
+    assert records[1].candidates == ["cand", "other"]
+    assert set(table["metric"]) == {"seat", "honest_k1", "honest_k5", "honest_k10", "honest_k20"}
+    fam = table[(table["benchmark"] == "honest") & (table["candidate"] == "cand")]
+    p = fam["p_value"].to_numpy()
+    np.testing.assert_allclose(fam["q_value"].to_numpy()[np.isfinite(p)], benjamini_hochberg(p[np.isfinite(p)]))
