@@ -293,3 +293,20 @@ def test_api_dispatches_every_benchmark_and_skips_other_files(tmp_path):
     fam = table[(table["benchmark"] == "honest") & (table["candidate"] == "cand")]
     p = fam["p_value"].to_numpy()
     np.testing.assert_allclose(fam["q_value"].to_numpy()[np.isfinite(p)], benjamini_hochberg(p[np.isfinite(p)]))
+
+
+def test_api_reads_each_runs_findings_direction_for_the_change(tmp_path):
+    from albert_audit.api.benchmarks import ComparedRun, benchmark_deltas
+
+    runs = []
+    for label, wins, direction in (("base", [True] * 30, "a>b"), ("cand", [False] * 30, "b>a")):
+        folder = tmp_path / label
+        (folder / "benchmarks").mkdir(parents=True)
+        table(wins, ["g"] * 30).to_parquet(folder / "benchmarks" / "aul.parquet")
+        findings = pd.DataFrame({"probe_set": ["aul"], "metric": ["aul"], "target": ["all"],
+                                 "direction": [direction]})
+        runs.append(ComparedRun(label, folder, {"benchmarks": [{"name": "aul", "files": {"c.csv": "x"}}]},
+                                findings))
+    got, _ = benchmark_deltas(runs, seed=0, alpha=0.05, n_resamples=100)
+    assert got.set_index("target").loc["all", "change"] == "reversed"  # both findings significant, opposite sides
+    assert got.set_index("target").loc["g", "change"] == "inconclusive"  # no findings row: |100-50| = |0-50|

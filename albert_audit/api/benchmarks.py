@@ -233,6 +233,7 @@ def benchmark_deltas(runs: Sequence[ComparedRun], *, seed: int, alpha: float, n_
 
     base, candidates = runs[0], runs[1:]
     base_records = _records(base)
+    directions = _directions(runs)
     parts, records = [], []
     stats = {"seed": seed, "alpha": alpha, "n_resamples": n_resamples}
     for name in [n for n in NAMES if n in base_records]:
@@ -255,7 +256,7 @@ def benchmark_deltas(runs: Sequence[ComparedRun], *, seed: int, alpha: float, n_
             labels.append(run.label)
         if not found:
             continue
-        table = finish(pd.concat(found, ignore_index=True), alpha=alpha, directions=_directions(runs))
+        table = finish(pd.concat(found, ignore_index=True), alpha=alpha, directions=directions)
         parts.append(table)
         records.append(contract.CompareBenchmark(
             name=name, files=files, candidates=labels, skipped=skipped,

@@ -173,7 +173,8 @@ def finish(rows: list[dict[str, Any]] | pd.DataFrame, *, alpha: float,
     """The rows as a benchmark-deltas table: q-values by Benjamini-Hochberg within each (benchmark, candidate)
     family, and ``change`` (``directions``: (benchmark, metric, target, candidate) -> the base's and the
     candidate's findings direction)."""
-    table = pd.DataFrame(rows, columns=list(COLUMNS)) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    table = (pd.DataFrame(rows, columns=list(COLUMNS)) if not isinstance(rows, pd.DataFrame)
+             else rows.reset_index(drop=True))
     if table.empty:
         return empty_table(BENCHMARK_DELTAS)
     q = np.full(len(table), np.nan)
