@@ -98,12 +98,15 @@ def test_compare_summary_records_the_benchmarks(bench_compare):
             (rows["change"].fillna("") != "").sum())
         assert all(len(h) == 64 for h in record["files"].values())
     assert set(contract.field_docs(contract.CompareBenchmark)) == set(records[0])
+    assert "swap test over examples" in summary["methods"]["benchmarks"]
 
 
 def test_compare_html_shows_the_benchmark_deltas_escaped(bench_compare):
     page = (bench_compare["out"] / contract.COMPARE_REPORT_FILE).read_text(encoding="utf-8")
     section = page[page.index('<section id="benchmarks"'):page.index('<section id="models"')]
     assert 'href="#benchmarks"' in page
+    methods = page[page.index('<section id="methods"'):]
+    assert "swap test over examples" in methods
     assert section.count('<table class="findings benchmark-deltas"') == 2
     assert "CrowS-Pairs (Nangia et al. 2020)" in section and "StereoSet intrasentence" in section
     assert "97.5% CI" in section and "Change" in section
@@ -122,6 +125,7 @@ def test_no_benchmark_leaves_no_file_and_no_record(tmp_path, tiny_model_dir):
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / contract.COMPARE_SUMMARY_FILE).read_text(encoding="utf-8"))
     assert "benchmarks" not in summary and summary["files"]["benchmark_deltas"] is None
+    assert "benchmarks" not in summary["methods"]
     assert not (out / contract.BENCHMARK_DELTAS_FILE).exists()
 
 

@@ -24,6 +24,7 @@ from albert_audit.api.options import (
 from albert_audit.api.redraw import render_compare_report
 from albert_audit.api.run import check_out_folder, load_probes, read_sentences, run_audit
 from albert_audit.api.summary import RunExtras, compare_model, run_path, utc_now, utility_rows
+from albert_audit.benchmarks.deltas import METHODS as BENCHMARK_METHODS
 from albert_audit.errors import AuditError, shown
 from albert_audit.runlock import RunLock
 
@@ -255,7 +256,8 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
         margin=config.margin, delta_margin=config.delta_margin, quantize=config.quantize, base=base,
         candidates=candidates, utility=utility_rows(base, candidates),
         changes=change_counts(deltas), n_deltas=len(deltas),
-        methods=methods_text(alpha=config.alpha, n_resamples=config.n_resamples), notes=notes,
+        methods={**methods_text(alpha=config.alpha, n_resamples=config.n_resamples),
+                 **({"benchmarks": BENCHMARK_METHODS} if bench_records else {})}, notes=notes,
         files={"deltas": contract.DELTAS_FILE,
                "benchmark_deltas": contract.BENCHMARK_DELTAS_FILE if bench_table is not None else None,
                "report": contract.COMPARE_REPORT_FILE if config.write_report else None},

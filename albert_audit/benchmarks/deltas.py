@@ -53,6 +53,14 @@ IDEALS = {"crows_pairs": 50.0, "aul": 50.0, "aula": 50.0, "stereoset_ss": 50.0, 
 """The unbiased value of each metric that gets a change class (LMS and ICAT get none)."""
 CHANGES = ("amplified", "reduced", "reversed", "emerged", "inconclusive")
 """The values of ``change`` a benchmark delta can take ("" for LMS / ICAT)."""
+METHODS = ("benchmark_deltas.csv: delta = candidate score - base score, paired over the examples both models "
+           "scored. CrowS-Pairs / AUL / AULA: exact McNemar test, BCa bootstrap over pairs. StereoSet SS / LMS / "
+           "ICAT: swap test over examples, paired BCa bootstrap over target terms. SEAT d: swap test of the two "
+           "models' associations over target sentences, paired percentile bootstrap of X and Y. HONEST@k: swap "
+           "test and BCa bootstrap over templates. Swap tests exact up to 12 discordant units. q: Benjamini-"
+           "Hochberg within each (benchmark, candidate). Change relative to the metric's ideal when q <= alpha "
+           "(no margin: never negligible; none for LMS and ICAT)")
+"""How the benchmark deltas were computed (compare_summary.json methods, shown in compare.html)."""
 
 
 def delta_row(*, benchmark: str, metric: str, target: str, candidate: str, n_units: int, base_effect: float,
