@@ -33,14 +33,14 @@ DELTAS_FILE = "deltas.csv"
 COMPARE_SUMMARY_FILE = "compare_summary.json"
 COMPARE_REPORT_FILE = "compare.html"
 BENCHMARK_DELTAS_FILE = "benchmark_deltas.csv"
-"""compare with --benchmark: paired deltas of the share-of-pairs benchmarks (albert_audit.benchmarks.deltas)."""
+"""compare, when the runs scored standard benchmarks: their paired deltas (albert_audit.benchmarks.deltas)."""
 
 RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
 """Every output file of `albert-audit run` (removed before a rerun writes the folder again)."""
 RUN_OUTPUTS = (*RUN_FILES, BENCHMARKS_FOLDER)
 """What a run's commit replaces as a whole: its files and the benchmark tables' folder."""
-COMPARE_FILES = (DELTAS_FILE, COMPARE_SUMMARY_FILE, COMPARE_REPORT_FILE)
-"""The outputs of `albert-audit compare` beside its per-model run folders."""
+COMPARE_FILES = (DELTAS_FILE, BENCHMARK_DELTAS_FILE, COMPARE_SUMMARY_FILE, COMPARE_REPORT_FILE)
+"""The outputs of `albert-audit compare` beside its per-model run folders (committed together)."""
 
 SUMMARY_SCHEMA_VERSION = 1
 COMPARE_SCHEMA_VERSION = 1
@@ -177,7 +177,26 @@ DELTAS = TableSpec(DELTAS_FILE, (
     Column("candidate_verdict", "str", "the candidate finding's verdict (its findings.csv)"),
 ))
 
-TABLES = {spec.file: spec for spec in (ITEMS, TARGETS, FILLS, FINDINGS, DELTAS)}
+BENCHMARK_DELTAS = TableSpec(BENCHMARK_DELTAS_FILE, (
+    Column("benchmark", "str", "the benchmark (--benchmark NAME)"),
+    Column("metric", "str", "a registered benchmark metric id (crows_pairs, stereoset_ss, seat, honest_k5, ...)"),
+    Column("target", "str", "the subgroup (bias type, domain, SEAT test, HONEST category) or all"),
+    Column("candidate", "str", "the candidate's label (as in deltas.csv)"),
+    Column("n_units", "int64", "paired units: pairs, examples, target sentences or templates both models scored"),
+    Column("base_effect", "float64", "the base model's score (the metric's own unit)"),
+    Column("candidate_effect", "float64", "the candidate's score"),
+    Column("delta", "float64", "candidate_effect - base_effect"),
+    Column("ci_low", "float64", "lower end of the delta's paired interval (1 - alpha)"),
+    Column("ci_high", "float64", "upper end of that interval"),
+    Column("p_value", "float64", "two-sided p of delta = 0 (paired over units); NaN: no test"),
+    Column("q_value", "float64", "Benjamini-Hochberg q within (benchmark, candidate)"),
+    Column("n_discordant", "int64", "units whose outcome differs between the two models"),
+    Column("method", "str", "how the row was computed (pairing, test, interval)"),
+    Column("change", "str", "amplified, reduced, reversed, emerged or inconclusive relative to the metric's ideal; "
+                            '"" for LMS / ICAT (albert_audit.benchmarks.deltas)', default=""),
+))
+
+TABLES = {spec.file: spec for spec in (ITEMS, TARGETS, FILLS, FINDINGS, DELTAS, BENCHMARK_DELTAS)}
 
 _TRUE = frozenset({"true", "1", "1.0", "yes"})
 _FALSE = frozenset({"false", "0", "0.0", "no", ""})
@@ -373,8 +392,24 @@ class UtilityRow(_JsonRecord):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CompareBenchmark(_JsonRecord):
+    """One standard benchmark of a comparison: its paired deltas (the rows of benchmark_deltas.csv)."""
+
+    name: str = doc("the benchmark: crows_pairs, stereoset, seat, honest, aul or aula")
+    files: dict[str, str] = doc("sha256 of every file the base run read for it, keyed by path")
+    candidates: list[str] = doc("the candidates compared on it (labels)")
+    changes: dict[str, dict[str, int]] = doc("per candidate label: how many of its rows have each change")
+    deltas: list[dict[str, Any]] = doc("its rows of benchmark_deltas.csv (metric, target, candidate, n_units, "
+                                       "base_effect, candidate_effect, delta, ci_low, ci_high, p_value, q_value, "
+                                       "n_discordant, change); NaN written as null")
+    skipped: list[str] = doc("why a candidate got no deltas on it (other files than the base's, no table)")
+
+
+@dataclass(frozen=True, kw_only=True)
 class CompareSummary(_JsonRecord):
     """compare_summary.json of a compare folder: written once, after deltas.csv, before compare.html."""
+
+    OPTIONAL = ("benchmarks",)
 
     schema_version: int = doc("version of this layout (COMPARE_SCHEMA_VERSION)")
     tool_version: str = doc("albert-audit version that wrote the comparison")
@@ -396,5 +431,9 @@ class CompareSummary(_JsonRecord):
     n_deltas: int = doc("rows of deltas.csv")
     methods: dict[str, Any] = doc("how the deltas were computed (text shown in compare.html)")
     notes: list[str] = doc("what was done to the models (grafted heads, quantization)")
-    files: dict[str, str | None] = doc("deltas: deltas.csv; report: compare.html, or None when not drawn")
+    files: dict[str, str | None] = doc("deltas: deltas.csv; benchmark_deltas: benchmark_deltas.csv, or None "
+                                       "without benchmarks; report: compare.html, or None when not drawn")
     timings_s: dict[str, float] = doc("seconds spent: deltas, total (the report's own time is not recorded)")
+    benchmarks: list[CompareBenchmark] | None = doc("the standard benchmarks both the base and a candidate "
+                                                    "scored, with their paired deltas; absent when none",
+                                                    default=None)

@@ -109,6 +109,12 @@ def test_report_section_escapes_and_cautions(bench_run):
     assert "<script>alert" not in html  # a hostile subgroup name (bias type) is escaped
     probe_sets = html[html.index('<section id="probe-sets"'):html.index('<section id="benchmarks"')]
     assert "crows_pairs" not in probe_sets  # benchmark rows are not shown as probe sets
+    assert section.count('<table class="findings published-numbers">') == 2  # CrowS-Pairs and StereoSet
+    crows = section[:section.index("StereoSet intrasentence")]
+    assert "60.81" in crows and "bias-bench" in crows and "not numerically comparable" in crows
+    assert "60.48" in crows and "yes (same method)" in crows and "Ej-zhou/BS" in crows
+    stereo = section[section.index("StereoSet intrasentence"):]
+    assert "57.82" in stereo and "71.15" in stereo and "60.81" not in stereo
 
 
 def test_report_section_escapes_a_hostile_path(tmp_path):
@@ -127,6 +133,35 @@ def test_report_section_escapes_a_hostile_path(tmp_path):
         files={"findings": "findings.csv"})
     assert HOSTILE not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert blocks[0]["caution"] == crows_pairs.CAUTION
+
+
+def test_published_numbers_are_escaped_and_come_from_the_data_file(tmp_path, monkeypatch):
+    from albert_audit.benchmarks import published
+    from albert_audit.report import benchmark_section as section_module
+    from albert_audit.report.render import make_environment
+
+    data = tmp_path / "published.yaml"
+    data.write_text(f"""crows_pairs:
+  - model: "{HOSTILE}"
+    source: s
+    citation: "cite {HOSTILE}"
+    url: https://example.org/x
+    variant: v
+    comparable: false
+    values:
+      - {{metric: crows_pairs, subgroup: all, value: 61.5}}
+""", encoding="utf-8")
+    monkeypatch.setattr(section_module, "load_published", lambda: published.load_published(data))
+    rows = crows_pairs.findings(pd.DataFrame({
+        "pair_id": [0, 1], "bias_type": ["g", "g"], "stereo_antistereo": ["stereo", "stereo"],
+        "sent_more": ["a", "b"], "sent_less": ["c", "d"], "sent_more_score": [1.0, 0.0],
+        "sent_less_score": [0.0, 1.0], "n_scored_tokens": [1, 1]}), seed=0, alpha=ALPHA, n_resamples=50)
+    blocks = section_module.benchmark_section(rows, {}, alpha=ALPHA)
+    html = make_environment().get_template("_benchmarks.html.j2").render(
+        benchmarks=blocks, benchmark_headers=("a",), methods={"ci_level": "97.5%", "alpha": "0.025"},
+        files={"findings": "findings.csv"})
+    assert HOSTILE not in html and html.count("&lt;img src=x") == 0 and html.count("&lt;script&gt;") == 2
+    assert "61.5" in html and "no: other method, not numerically comparable" in html
 
 
 @pytest.mark.parametrize("argument, message", [
@@ -207,7 +242,8 @@ def test_compare_scores_the_benchmark_in_every_models_run(tmp_path, tiny_model_d
         tables.append(pd.read_parquet(out / run / "benchmarks" / "aul.parquet"))
     pd.testing.assert_frame_equal(tables[0], tables[1])  # the same model twice: the same table
     deltas = pd.read_csv(out / contract.BENCHMARK_DELTAS_FILE)
-    assert set(deltas["benchmark"]) == {"aul"} and set(deltas["candidate"]) == {"candidate_1"}
+    label = json.loads((out / contract.COMPARE_SUMMARY_FILE).read_text())["candidates"][0]["label"]
+    assert set(deltas["benchmark"]) == {"aul"} and set(deltas["candidate"]) == {label}  # deltas.csv's label
     assert deltas["target"].tolist()[0] == "all" and (deltas["delta"] == 0).all()
     assert deltas["p_value"].isna().all() and (deltas["n_discordant"] == 0).all()
 

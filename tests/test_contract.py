@@ -14,7 +14,7 @@ from albert_audit import contract
 from tests.conftest import REPO
 
 SUMMARIES = (contract.RunSummary, contract.BatchSizes, contract.RunCounts, contract.ProbeFile,
-             contract.CompareSummary, contract.CompareModel, contract.UtilityRow)
+             contract.CompareSummary, contract.CompareModel, contract.UtilityRow, contract.CompareBenchmark)
 
 
 @pytest.mark.parametrize("cls", SUMMARIES, ids=lambda c: c.__name__)
@@ -111,3 +111,12 @@ def test_configs_are_composed_of_model_and_statistics_options():
     assert audit.model_options() == compare.model_options() and audit.stats_options() == compare.stats_options()
     assert compare.loading() == {"device": "cuda", "dtype": "auto", "offline": False, "trust_remote_code": False,
                                  "allow_pickle": False}
+
+
+def test_benchmark_deltas_columns_are_in_the_data_contract():
+    page = (REPO / "docs" / "data_contract.md").read_text(encoding="utf-8")
+    section = page[page.index("## benchmarks/NAME.parquet and benchmark_deltas.csv"):page.index("## deltas.csv")]
+    for name in contract.BENCHMARK_DELTAS.names:
+        assert re.search(rf"\|\s*{name}[\s,|]", section), name
+    assert contract.BENCHMARK_DELTAS_FILE in contract.COMPARE_FILES  # committed with compare's other outputs
+    assert contract.TABLES[contract.BENCHMARK_DELTAS_FILE] is contract.BENCHMARK_DELTAS

@@ -31,6 +31,7 @@ import pandas as pd
 
 from albert_audit import contract, results
 from albert_audit.benchmarks import aul, crows_pairs, honest, seat, stereoset
+from albert_audit.benchmarks.deltas import CHANGES
 from albert_audit.errors import AuditError
 
 NAMES = ("crows_pairs", "stereoset", "seat", "honest", "aul", "aula")
@@ -177,30 +178,92 @@ def clear_tables(out: Path) -> None:
             path.unlink()
 
 
-def write_benchmark_deltas(out: Path, runs: Sequence[tuple[str, Path]], *, seed: int, alpha: float,
-                           n_resamples: int) -> pd.DataFrame | None:
-    """``out/benchmark_deltas.csv``: per candidate run, the paired deltas of every share-of-pairs benchmark
-    (crows_pairs, aul, aula) both it and the base run scored (:mod:`albert_audit.benchmarks.deltas`).
-    ``runs``: (label, run folder), the base first. None (and no file) when no such benchmark was run."""
-    from albert_audit.benchmarks.deltas import SHARE_METRICS, share_deltas
+@dataclass(frozen=True)
+class ComparedRun:
+    """What the benchmark deltas need from one run of a comparison."""
 
-    path = Path(out) / contract.BENCHMARK_DELTAS_FILE
-    if path.is_file():
-        path.unlink()
-    (_, base_folder), candidates = runs[0], runs[1:]
-    parts = []
-    for name in SHARE_METRICS:
-        base_table = Path(base_folder) / table_path(name)
-        if not base_table.is_file():
+    label: str
+    folder: Path
+    summary: dict[str, Any]
+    findings: pd.DataFrame | None
+
+
+def _records(run: ComparedRun) -> dict[str, dict[str, Any]]:
+    return {str(b.get("name")): b for b in (run.summary.get("benchmarks") or []) if isinstance(b, dict)}
+
+
+def _deltas_of(name: str, base: pd.DataFrame, cand: pd.DataFrame, label: str, stats: dict[str, Any]) -> pd.DataFrame:
+    """One benchmark's delta rows of one candidate (its own statistics; q-values are redone by the caller)."""
+    from albert_audit.benchmarks.deltas import SHARE_METRICS, honest_deltas, share_deltas
+    from albert_audit.benchmarks.seat_deltas import seat_deltas
+    from albert_audit.benchmarks.stereoset_deltas import stereoset_deltas
+
+    if name in SHARE_METRICS:
+        return share_deltas(base, cand, benchmark=name, metric=name, candidate_label=label, **stats)
+    if name == "stereoset":
+        return stereoset_deltas(base, cand, candidate_label=label, **stats)
+    if name == "seat":
+        return seat_deltas(base, cand, candidate_label=label, **stats)
+    return honest_deltas(base, cand, candidate_label=label, **stats)
+
+
+def _directions(runs: Sequence[ComparedRun]) -> dict[tuple[str, str, str, str], tuple[str, str]]:
+    """(benchmark, metric, target, candidate) -> (the base's, the candidate's) findings direction."""
+    def lookup(findings: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
+        if findings is None or findings.empty or "direction" not in findings.columns:
+            return {}
+        return {(str(r.probe_set), str(r.metric), str(r.target)): str(r.direction)
+                for r in findings.itertuples(index=False)}
+
+    base = lookup(runs[0].findings)
+    out = {}
+    for run in runs[1:]:
+        cand = lookup(run.findings)
+        for key in set(base) | set(cand):
+            out[(*key, run.label)] = (base.get(key, "none"), cand.get(key, "none"))
+    return out
+
+
+def benchmark_deltas(runs: Sequence[ComparedRun], *, seed: int, alpha: float, n_resamples: int,
+                     ) -> tuple[pd.DataFrame | None, list[contract.CompareBenchmark]]:
+    """The paired deltas of every benchmark the base run and a candidate run both scored from the same files
+    (sha256), read from their ``benchmarks/<name>.parquet`` (``runs``: the base first), and the records of
+    compare_summary.json. None (no table) when no benchmark was compared."""
+    from albert_audit.benchmarks.deltas import finish
+
+    base, candidates = runs[0], runs[1:]
+    base_records = _records(base)
+    directions = _directions(runs)
+    parts, records = [], []
+    stats = {"seed": seed, "alpha": alpha, "n_resamples": n_resamples}
+    for name in [n for n in NAMES if n in base_records]:
+        base_path = Path(base.folder) / table_path(name)
+        if not base_path.is_file():
             continue
-        base = pd.read_parquet(base_table)
-        for label, folder in candidates:
-            cand_table = Path(folder) / table_path(name)
-            if cand_table.is_file():
-                parts.append(share_deltas(base, pd.read_parquet(cand_table), benchmark=name, metric=name,
-                                          candidate_label=label, seed=seed, alpha=alpha, n_resamples=n_resamples))
+        base_table = pd.read_parquet(base_path)
+        files = dict(base_records[name].get("files") or {})
+        found, skipped, labels = [], [], []
+        for run in candidates:
+            record = _records(run).get(name)
+            cand_path = Path(run.folder) / table_path(name)
+            if record is None or not cand_path.is_file():
+                skipped.append(f"{run.label}: did not score {name}")
+                continue
+            if sorted((record.get("files") or {}).values()) != sorted(files.values()):
+                skipped.append(f"{run.label}: scored {name} on other files than the base (sha256 differ)")
+                continue
+            found.append(_deltas_of(name, base_table, pd.read_parquet(cand_path), run.label, stats))
+            labels.append(run.label)
+        if not found:
+            continue
+        table = finish(pd.concat(found, ignore_index=True), alpha=alpha, directions=directions)
+        parts.append(table)
+        records.append(contract.CompareBenchmark(
+            name=name, files=files, candidates=labels, skipped=skipped,
+            changes={label: {change: int(((table["candidate"] == label) & (table["change"] == change)).sum())
+                             for change in CHANGES} for label in labels},
+            deltas=[{k: v for k, v in row.items() if k != "method" and k != "benchmark"}
+                    for row in table.to_dict(orient="records")]))
     if not parts:
-        return None
-    table = pd.concat(parts, ignore_index=True)
-    results.write_csv(path, table)
-    return table
+        return None, []
+    return pd.concat(parts, ignore_index=True), records

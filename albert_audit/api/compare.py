@@ -12,7 +12,7 @@ from typing import Any
 
 from albert_audit import __version__, contract, results
 from albert_audit.api import statcalls
-from albert_audit.api.benchmarks import load_benchmarks, write_benchmark_deltas
+from albert_audit.api.benchmarks import ComparedRun, benchmark_deltas, load_benchmarks
 from albert_audit.api.options import (
     AuditConfig,
     CompareConfig,
@@ -24,6 +24,7 @@ from albert_audit.api.options import (
 from albert_audit.api.redraw import render_compare_report
 from albert_audit.api.run import check_out_folder, load_probes, read_sentences, run_audit
 from albert_audit.api.summary import RunExtras, compare_model, run_path, utc_now, utility_rows
+from albert_audit.benchmarks.deltas import METHODS as BENCHMARK_METHODS
 from albert_audit.errors import AuditError, shown
 from albert_audit.runlock import RunLock
 from albert_audit.signature import check_compatible
@@ -145,7 +146,6 @@ def _compare_models(config: CompareConfig, out: Path, started: float,
         del loaded
     warnings = list(dict.fromkeys(w for result in audited for w in result.warnings))
     runs = [("base", audited[0].out)] + [(f"candidate_{i}", r.out) for i, r in enumerate(audited[1:], start=1)]
-    write_benchmark_deltas(out, runs, seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples)
     return _finish_compare(config, out, runs=runs, mode="models", notes=notes, warnings=warnings, started=started)
 
 
@@ -228,8 +228,9 @@ def run_stats_options(summary: dict[str, Any], default: StatsOptions) -> StatsOp
 
 def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, Path]], mode: str,
                     notes: list[str], warnings: list[str], started: float) -> CompareResult:
-    """Read the runs back, compute deltas, write deltas.csv and compare_summary.json (staged: they replace the
-    previous ones together, and the previous compare.html goes with them), then draw compare.html."""
+    """Read the runs back, compute deltas, write deltas.csv, benchmark_deltas.csv (when the runs scored
+    benchmarks) and compare_summary.json (staged: they replace the previous ones together, and the previous
+    compare.html goes with them), then draw compare.html."""
     from albert_audit.compare import RunScores, change_counts, check_same_items, methods_text
 
     created = utc_now()
@@ -245,9 +246,19 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
     computed_at = time.perf_counter()
     deltas = statcalls.compute_deltas(scores[0], scores[1:], config.stats_options(),
                                       delta_margin=config.delta_margin)
+    bench_table, bench_records = benchmark_deltas(
+        [ComparedRun(label, Path(run_folder), t.summary, t.findings)
+         for label, (_, run_folder), t in zip(labels, runs, tables, strict=True)],
+        seed=config.seed, alpha=config.alpha, n_resamples=config.n_resamples)
     staging = results.Staging(out, contract.COMPARE_FILES)
     folder = staging.open()
-    results.write_csv(folder / contract.DELTAS_FILE, deltas)
+    try:
+        results.write_csv(folder / contract.DELTAS_FILE, deltas)
+        if bench_table is not None:
+            results.write_csv(folder / contract.BENCHMARK_DELTAS_FILE, bench_table)
+    except BaseException:
+        staging.discard()
+        raise
     done = time.perf_counter()
     base = compare_model(labels[0], "base", run_path(runs[0][1], out), tables[0].summary)
     base_pppl = (base.utility or {}).get("pppl")
@@ -259,9 +270,13 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
         margin=config.margin, delta_margin=config.delta_margin, quantize=config.quantize, base=base,
         candidates=candidates, utility=utility_rows(base, candidates),
         changes=change_counts(deltas), n_deltas=len(deltas),
-        methods=methods_text(alpha=config.alpha, n_resamples=config.n_resamples), notes=notes,
-        files={"deltas": contract.DELTAS_FILE, "report": contract.COMPARE_REPORT_FILE if config.write_report else None},
-        timings_s={"deltas": done - computed_at, "total": done - started}).to_dict()
+        methods={**methods_text(alpha=config.alpha, n_resamples=config.n_resamples),
+                 **({"benchmarks": BENCHMARK_METHODS} if bench_records else {})}, notes=notes,
+        files={"deltas": contract.DELTAS_FILE,
+               "benchmark_deltas": contract.BENCHMARK_DELTAS_FILE if bench_table is not None else None,
+               "report": contract.COMPARE_REPORT_FILE if config.write_report else None},
+        timings_s={"deltas": done - computed_at, "total": done - started},
+        benchmarks=bench_records or None).to_dict()
     try:
         results.write_json(folder / contract.COMPARE_SUMMARY_FILE, summary)
         staging.commit()  # deltas.csv and compare_summary.json replace the previous ones together

@@ -125,7 +125,8 @@ class CompareConfig(ModelOptions, StatsOptions):
     allow_different: bool = False
     """Compare candidates whose architecture or vocabulary differs from the base's (noted in their runs)."""
     benchmarks: list[str] = field(default_factory=list)
-    """Standard benchmarks ("NAME=PATH") scored in every model's run folder (models only; no deltas yet)."""
+    """Standard benchmarks ("NAME=PATH") scored in every model's run folder (models only); their paired deltas go
+    to benchmark_deltas.csv."""
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The standard-benchmarks section of report.html: one block per benchmark a run scored (``--benchmark``).
 
 Each block has the benchmark's findings rows (per subgroup: effect, interval, p, q), a forest chart of each
-row's distance from the metric's ideal value, the files it read (summary.json), and for CrowS-Pairs data the
-reliability caution of Blodgett et al. (2021). No published reference numbers are shown: none could be cited
-exactly for the models this tool audits (docs/benchmarks.md).
+row's distance from the metric's ideal value, the files it read (summary.json), for CrowS-Pairs data the
+reliability caution of Blodgett et al. (2021), and published numbers for context
+(:mod:`albert_audit.benchmarks.published`: other models, each with its method variant and citation; none is
+for an ALBERT checkpoint, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 
 from albert_audit import registry
 from albert_audit.benchmarks import crows_pairs
+from albert_audit.benchmarks.published import PublishedSource, load_published
 from albert_audit.report import charts, fmt
 
 TITLES = {"crows_pairs": "CrowS-Pairs (Nangia et al. 2020)", "stereoset": "StereoSet intrasentence (Nadeem et al. "
@@ -68,9 +70,24 @@ def _chart(name: str, rows: pd.DataFrame, alpha: float) -> dict[str, Any] | None
     return chart.as_context()
 
 
+PUBLISHED_HEADERS = ("Model", "Metric", "Subgroup (as published)", "Value", "Method variant", "Comparable",
+                     "Source")
+"""Column headings of the published-numbers table."""
+
+
+def published_rows(sources: tuple[PublishedSource, ...]) -> list[dict[str, Any]]:
+    """The published numbers of one benchmark as table rows (one per value)."""
+    return [{"model": s.model, "metric": registry.label(v.metric, short=True), "subgroup": v.subgroup,
+             "value": f"{v.value:g}", "variant": s.variant,
+             "comparable": "yes (same method)" if s.comparable else "no: other method, not numerically comparable",
+             "citation": s.citation, "url": s.url}
+            for s in sources for v in s.values]
+
+
 def benchmark_section(findings: pd.DataFrame, summary: dict[str, Any], *, alpha: float) -> list[dict[str, Any]]:
-    """One dict per benchmark (in the run's order): name, title, anchor, files, rows, chart, caution."""
+    """One dict per benchmark (in the run's order): name, title, anchor, files, rows, chart, caution, published."""
     rows = benchmark_rows(findings)
+    published = load_published()
     records = {str(b.get("name")): b for b in (summary.get("benchmarks") or [])}
     names = list(dict.fromkeys(list(records) + [str(n) for n in rows["probe_set"]]))
     out = []
@@ -87,6 +104,8 @@ def benchmark_section(findings: pd.DataFrame, summary: dict[str, Any], *, alpha:
             "rows": [_row(r, alpha) for r in sub.itertuples(index=False)],
             "chart": _chart(name, sub, alpha),
             "caution": crows_pairs.CAUTION if uses_crows_data(name, record) else "",
+            "published": published_rows(published.get(name, ())),
+            "published_headers": PUBLISHED_HEADERS,
         })
     return out
 

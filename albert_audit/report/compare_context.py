@@ -1,6 +1,7 @@
 """A compare folder -> every number, sentence and chart that compare.html shows (the template only lays out).
 
-Reads ``compare_summary.json`` and ``deltas.csv`` of the compare folder and the ``findings.csv`` of each
+Reads ``compare_summary.json``, ``deltas.csv`` and (when present) ``benchmark_deltas.csv`` of the compare
+folder and the ``findings.csv`` of each
 model's run folder (for each model's own bias score and CI), all typed once by
 :mod:`albert_audit.report.sources`; never a model. Untrusted text (model ids, probe-set names, targets, group
 names, paths) stays a plain ``str`` so the autoescaping template escapes it; only the charts' SVG is marked
@@ -17,10 +18,12 @@ import pandas as pd
 from albert_audit import contract, registry
 from albert_audit.compare import CHANGES, MATERIAL_CHANGES
 from albert_audit.report import fmt
+from albert_audit.report.compare_benchmarks import HEADERS as BENCHMARK_HEADERS
+from albert_audit.report.compare_benchmarks import compare_benchmark_blocks
 from albert_audit.report.compare_figures import delta_forest, effect_scatter
 from albert_audit.report.compare_models import GRAFT_SENTENCE, model_context, shorten_labels
 from albert_audit.report.narrative import VERDICT_LABELS
-from albert_audit.report.sources import read_compare_folder, run_findings
+from albert_audit.report.sources import read_benchmark_deltas, read_compare_folder, run_findings
 
 CHANGED_MAX_ROWS = 300
 UTILITY_MARGIN = 1.1
@@ -156,7 +159,11 @@ def _set_blocks(deltas: pd.DataFrame, *, alpha: float, base_label: str) -> list[
 def build_compare_context(folder: Path) -> dict[str, Any]:
     """Everything compare.html shows, from a compare folder's files (and its runs' findings.csv)."""
     folder = Path(folder)
-    summary, deltas = shorten_labels(*read_compare_folder(folder))
+    raw_summary, raw_deltas = read_compare_folder(folder)
+    summary, deltas = shorten_labels(raw_summary, raw_deltas)
+    bench_deltas = read_benchmark_deltas(folder)
+    if bench_deltas is not None:
+        bench_deltas = shorten_labels(raw_summary, bench_deltas)[1]
     alpha = fmt.alpha_of(summary)
     base_entry = summary.get("base") or {}
     cand_entries = list(summary.get("candidates") or [])
@@ -205,7 +212,10 @@ def build_compare_context(folder: Path) -> dict[str, Any]:
         "notes": [str(n) for n in summary.get("notes") or []],
         "alpha": fmt.alpha_text(alpha),
         "ci_level": fmt.ci_level(alpha),
-        "files": {"deltas": contract.DELTAS_FILE, "compare_summary": contract.COMPARE_SUMMARY_FILE},
+        "benchmarks": compare_benchmark_blocks(bench_deltas, summary),
+        "benchmark_headers": BENCHMARK_HEADERS,
+        "files": {"deltas": contract.DELTAS_FILE, "compare_summary": contract.COMPARE_SUMMARY_FILE,
+                  "benchmark_deltas": contract.BENCHMARK_DELTAS_FILE},
         "chart_ids": chart_ids,
         "n_charts": len(chart_ids),
     }

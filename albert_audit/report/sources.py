@@ -35,6 +35,15 @@ def read_compare_folder(folder: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     return summary, contract.restore_types(deltas, contract.DELTAS, str(deltas_path)).reset_index(drop=True)
 
 
+def read_benchmark_deltas(folder: Path) -> pd.DataFrame | None:
+    """The typed benchmark_deltas.csv of a compare folder (None when the comparison had no benchmarks)."""
+    path = Path(folder) / contract.BENCHMARK_DELTAS_FILE
+    if not path.is_file():
+        return None
+    table = read_csv_table(path, text_columns=contract.BENCHMARK_DELTAS.names_of("str"))
+    return contract.restore_types(table, contract.BENCHMARK_DELTAS, str(path)).reset_index(drop=True)
+
+
 def run_findings(folder: Path, entry: dict[str, Any]) -> pd.DataFrame | None:
     """The typed findings.csv of a model's run folder named in compare_summary.json (None when it is gone)."""
     run = Path(entry.get("run") or "")
