@@ -321,11 +321,12 @@ def cmd_probes_list(args: argparse.Namespace) -> int:
 
 def cmd_probes_validate(args: argparse.Namespace) -> int:
     """`albert-audit probes validate PATH...`."""
-    from albert_audit.api import load_probes, size_warnings
+    from albert_audit.api import load_probes, scope_warnings, size_warnings
 
     probe_sets = load_probes(args.paths)
     for probe_set in probe_sets:
-        for warning in [*probe_set.warnings, *size_warnings([probe_set], args.max_findings)]:
+        for warning in [*probe_set.warnings, *size_warnings([probe_set], args.max_findings),
+                        *scope_warnings([probe_set])]:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"ok: {probe_set.path} ({probe_set.name}: {len(probe_set.templates)} templates, "
               f"{len(probe_set.groups)} groups, {len(probe_set.targets)} targets)")

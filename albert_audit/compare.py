@@ -16,10 +16,12 @@ and targets tables.
   item-wise differences candidate - base: ``delta`` = candidate effect - base effect over the paired items,
   its interval, p, and the margin tests at ``delta_margin`` (default log 1.1 = 0.0953 nats). Scope
   ``group`` with >= 5 terms per group and >= 5 templates, else ``terms`` (exact sign flips over templates).
-* ``bias_score`` (computed by :mod:`albert_audit.metrics.bias_score`, the findings' implementation):
-  ``delta = score_candidate - score_base``; CI: paired bootstrap over templates (BCa); p: two-sided
-  permutation test swapping the two models' per-template gaps within each template (exact for n <= 12);
-  the margin tests use the normal approximation ``se = CI width / (2 z)`` of that interval.
+* ``bias_score`` (the findings' estimator, :mod:`albert_audit.metrics.bias_score`: the debiased RMS
+  association gap over the bias targets, definitional controls left out): ``delta = score_candidate -
+  score_base`` over the templates complete in both models; CI: paired jackknife t interval over templates;
+  p: two-sided test swapping the two models' per-template gaps within each template (exact for n <= 12);
+  margin tests: t tests of the delta against +-delta_margin with the jackknife se
+  (:func:`albert_audit.inference.bias.paired_delta`).
 
 The delta's verdict (``delta_verdict``: material / negligible / below_margin / inconclusive) and its q-values
 come from :func:`albert_audit.inference.verdicts.classify`, Benjamini-Hochberg within each (candidate,
@@ -28,8 +30,7 @@ probe set, metric) family.
 How a change is classed
 -----------------------
 :func:`albert_audit.inference.verdicts.change` from the delta's verdict and the two findings' verdicts (the
-``verdict`` column of each model's findings.csv; a metric without verdicts, such as ``bias_score``, counts
-as not material):
+``verdict`` column of each model's findings.csv; a row without a verdict counts as not material):
 
 * ``negligible``: the delta is shown to lie within +-delta_margin (equivalence);
 * ``inconclusive``: the delta is neither negligible nor material;
@@ -37,8 +38,8 @@ as not material):
   ``reversed`` (both material, opposite signs), ``amplified`` (the gap grew in size, keeping its sign or from
   a base that is not material), else ``reduced``.
 
-A self-comparison is negligible everywhere; ``bias_score`` rows are amplified, reduced, negligible or
-inconclusive.
+A self-comparison is negligible everywhere (the bias score's delta is exactly 0 with a [0, 0] interval);
+``bias_score`` rows are never reversed (the score is >= 0).
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from albert_audit import contract, registry, stats
 from albert_audit.errors import AuditError
@@ -193,22 +193,6 @@ def _signed_deltas(cubes: _Cubes, value: str, keys: list[tuple[str, str, str]], 
             "p_equivalence": res.p_equivalence, "scope": res.scope}
 
 
-def interval_margin_tests(delta: float, low: float, high: float, *, alpha: float,
-                          margin: float) -> tuple[float, float]:
-    """(p_material, p_equivalence) of a delta from its 1 - alpha interval, by the normal approximation
-    ``se = (high - low) / (2 z_{1 - alpha/2})`` (used for the bias score's bootstrap interval)."""
-    if not (math.isfinite(delta) and math.isfinite(low) and math.isfinite(high)):
-        return math.nan, math.nan
-    se = (high - low) / (2.0 * scipy.stats.norm.ppf(1.0 - alpha / 2.0))
-    if se <= 0:
-        beyond = abs(delta) > margin
-        return (0.0, 1.0) if beyond else (1.0, 0.0)
-    norm = scipy.stats.norm
-    p_material = min(1.0, 2.0 * min(norm.sf((delta - margin) / se), norm.cdf((delta + margin) / se)))
-    p_equivalence = max(norm.sf((delta + margin) / se), norm.cdf((delta - margin) / se))
-    return float(p_material), float(p_equivalence)
-
-
 # ------------------------------------------------------------------------------------------- classification
 
 
@@ -303,13 +287,10 @@ def compute_deltas(base: RunScores, candidates: Sequence[RunScores], *, seed: in
                 continue
             columns = base_cells[kind].columns.union(cand_cells[kind].columns)
             gb, gc = _bias_score_gaps(base_cells[kind], cand_cells[kind], probe_set, groups.get(probe_set, []),
-                                      columns)
-            n_pairs = max(1, math.comb(len(groups.get(probe_set, [])), 2))
+                                      columns, _controls(base.targets, base.items, probe_set))
             got_one = bias_score_delta(gb, gc, key=key, seed=seed, alpha=alpha, n_resamples=n_resamples,
-                                       n_pairs=n_pairs)
-            pm, pe = interval_margin_tests(got_one["delta"], got_one["low"], got_one["high"], alpha=alpha,
-                                           margin=margin)
-            for name, value in {**got_one, "p_material": pm, "p_equivalence": pe}.items():
+                                       margin=margin)
+            for name, value in got_one.items():
                 if name in result and name != "margin":
                     result[name][where] = value
         keys_all = list(rows.itertuples(index=False, name=None))
@@ -341,12 +322,23 @@ def compute_deltas(base: RunScores, candidates: Sequence[RunScores], *, seed: in
     return _typed(deltas)
 
 
+def _controls(targets: pd.DataFrame, items: pd.DataFrame, probe_set: str) -> set[str]:
+    """The definitional targets of a probe set (targets column ``control``), left out of its bias score."""
+    if "control" not in targets.columns or len(targets) == 0:
+        return set()
+    ids = items.loc[items["probe_set"] == probe_set, "item_id"]
+    sub = targets[targets["item_id"].isin(ids)]
+    return set(sub.loc[sub["control"].fillna(False).astype(bool), "target"].astype(str))
+
+
 def _bias_score_gaps(base_cells: pd.DataFrame, cand_cells: pd.DataFrame, probe_set: str, groups: list[str],
-                     columns: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Per-template gaps (rows = target x group pair) of both models over the templates complete in both."""
+                     columns: pd.Index, controls: set[str] = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+    """Per-template gaps (rows = bias target x group pair) of both models over the templates complete in both
+    (definitional ``controls`` left out, as in the findings)."""
     pairs = list(itertools.combinations(groups, 2))
     targets = sorted(set(base_cells.loc[probe_set].index.get_level_values("target"))
                      if probe_set in base_cells.index.get_level_values("probe_set") else set())
+    targets = [t for t in targets if str(t) not in controls]
     keys = [(probe_set, t, a, b) for t in targets for a, b in pairs]
     gb, gc = _gap_rows(base_cells, keys, columns), _gap_rows(cand_cells, keys, columns)
     finite = np.isfinite(gb) & np.isfinite(gc)
@@ -392,10 +384,11 @@ def methods_text(*, alpha: float, n_resamples: int, delta_margin: float | None =
                        f"item-wise differences (templates and terms crossed; scope group with >= 5 terms per "
                        f"group and >= 5 templates, else exact sign flips over templates, scope terms); "
                        f"{level} t interval",
-        "bias_score": f"delta = candidate score - base score; {level} paired BCa bootstrap {n_resamples} over "
-                      "templates (same resamples for both models); p: the two models' gaps swapped within "
-                      f"templates (exact for n <= {stats.PATTERN_MAX_N}, else Monte Carlo {n_resamples}); margin "
-                      "tests from that interval (normal approximation)",
+        "bias_score": f"delta = candidate score - base score (debiased RMS association gap, the findings' "
+                      f"estimator, over the templates complete in both models); {level} paired jackknife t "
+                      "interval over templates; p: the two models' gaps swapped within templates (exact for "
+                      f"n <= {stats.PATTERN_MAX_N}, else Monte Carlo {n_resamples}); margin tests: t tests of "
+                      "the delta with the jackknife standard error",
         "margin": f"delta margin {margin_text}: a delta is material when it lies beyond the margin at FDR "
                   f"{alpha:g}, negligible when equivalence within the margin is shown (TOST at {alpha:g})",
         "q_value": "Benjamini-Hochberg within each (candidate, probe set, metric)",

@@ -25,7 +25,13 @@ LOG_RATIO_MARGIN = math.log(1.25)
 """Default practical margin of a log-probability-ratio effect: a 1.25x ratio (0.223 nats)."""
 DELTA_MARGIN = math.log(1.1)
 """Default practical margin of a change between two models of a nats effect: a 1.1x ratio (0.095 nats)."""
-
+JSD_MARGIN = 0.01
+"""Default margin of the fill divergence's excess (JSD bits): two fill distributions that put half their mass
+on fills 1.25x more likely after one group and half on fills 1.25x less likely differ by 0.0088 bits (the
+log-ratio margin carried over to whole distributions), rounded up."""
+DISCO_MARGIN = 1.0
+"""Default margin of the DisCo excess (fills per template): fewer than one more fill per template differing
+between the groups than chance gives does not change what the model fills in."""
 
 
 @dataclass(frozen=True)
@@ -81,27 +87,33 @@ METRICS: tuple[MetricSpec, ...] = (
                compare_deltas=False,
                summary="the association gap shared by every target of the set: per template the mean gap over "
                        "targets, averaged over templates",
-               compute="albert_audit.metrics.shift:group_shift", value="association", rows="group pair"),
+               compute="albert_audit.metrics.shift:group_shift", value="association", rows="group pair",
+               margin=LOG_RATIO_MARGIN),
     MetricSpec("gap_beyond_shift", "association gap beyond the group shift", "gap beyond shift", "nats",
                signed=True, compare_deltas=False,
                summary="a target's association gap minus the group shift (association_gap = group_shift + this)",
                compute="albert_audit.metrics.shift:gap_beyond_shift", value="association",
-               rows="target x group pair"),
+               rows="target x group pair", margin=LOG_RATIO_MARGIN),
     MetricSpec("omnibus", "omnibus test", "omnibus", "", signed=False, compare_deltas=False,
                summary="whether a target's association differs among more than two groups (permutation test)",
                compute="albert_audit.metrics.omnibus:omnibus", value="association", min_groups=3,
                rows="target (probe sets with > 2 groups)"),
     MetricSpec("fill_divergence", "fill-distribution divergence", "fill JSD", "JSD bits", signed=False,
-               compare_deltas=False, summary="Jensen-Shannon divergence of the groups' top-k fill distributions",
-               compute="albert_audit.metrics.fills:fill_divergence", source="fills", rows="group pair"),
+               compare_deltas=False,
+               summary="Jensen-Shannon divergence of the groups' top-k fill distributions, as excess over its "
+                       "term-relabelling null mean (one-sided: no negligible verdict)",
+               compute="albert_audit.metrics.fills:fill_divergence", source="fills", rows="group pair",
+               margin=JSD_MARGIN),
     MetricSpec("disco", "DisCo-style count", "DisCo", "count", signed=False, compare_deltas=False,
-               summary="fills in the terms' top-3 whose frequency differs between groups (Webster et al. 2020)",
-               compute="albert_audit.metrics.fills:disco", source="fills", rows="group pair"),
-    MetricSpec("bias_score", "probe-set bias score", "bias score", "nats", signed=False, compare_deltas=True,
-               summary="mean absolute association gap over a probe set's bias targets (controls left out) and "
-                       "group pairs",
+               summary="fills in the terms' top-3 whose frequency differs between groups (Webster et al. 2020), "
+                       "as excess over its term-relabelling null mean (one-sided: no negligible verdict)",
+               compute="albert_audit.metrics.fills:disco", source="fills", rows="group pair", margin=DISCO_MARGIN),
+    MetricSpec("bias_score", "probe-set bias score (RMS association gap)", "bias score (RMS)", "nats",
+               signed=False, compare_deltas=True,
+               summary="root-mean-square association gap over a probe set's bias targets (controls left out) and "
+                       "group pairs, debiased (no bias: 0 on average; its interval covers the truth)",
                compute="albert_audit.metrics.bias_score:bias_score", value="association", rows="probe set",
-               delta_margin=DELTA_MARGIN),
+               margin=LOG_RATIO_MARGIN, delta_margin=DELTA_MARGIN),
     MetricSpec("reference_alignment", "reference alignment (slope on logit share)", "ref. alignment",
                "nats per logit", signed=False, compare_deltas=False,
                summary="OLS slope of the words' log-prob gaps on logit(reference share): tracks (1), exceeds, "
@@ -181,13 +193,14 @@ def label(metric_id: str, *, short: bool = False) -> str:
 
 
 def margin_of(metric_id: str, override: float | None = None) -> float | None:
-    """The practical margin of a metric's effect: ``override`` for a signed log-ratio metric, else its default.
+    """The practical margin of a metric's effect: ``override`` for a log-ratio metric, else its default.
 
-    ``override`` (the run's ``margin``) applies only to metrics with a default margin in nats that are
-    signed (the log-ratio gaps); other metrics keep their own default (None: no verdict).
+    ``override`` (the run's ``margin``) applies to every metric with a default margin in nats (the log-ratio
+    gaps, the group shift and the gaps beyond it, the bias score's RMS gap); the others (JSD bits, DisCo
+    counts) keep their own default (None: no verdict).
     """
     spec = metric(metric_id)
-    if override is not None and spec.signed and spec.margin is not None and spec.unit == "nats":
+    if override is not None and spec.margin is not None and spec.unit == "nats":
         return float(override)
     return spec.margin
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 
-from albert_audit.inference.bias import bias_score
+from albert_audit.inference.bias import bias_score, margin_tests, paired_delta
 from albert_audit.inference.crossed import crossed_delta, crossed_gap
 from albert_audit.inference.simulate import crossed_items
 from albert_audit.inference.verdicts import CHANGES, VERDICTS, change, classify
@@ -224,25 +224,44 @@ def compare_section(seed: int, n_rows: int, variance: str) -> str:
     )
 
 
+def _bias_set(rng: np.random.Generator, delta: np.ndarray, n_templates: int) -> np.ndarray:
+    """Per-template gaps of one probe set: true target gaps, a template effect shared by all targets, skewed
+    noise sd 0.4."""
+    common = rng.normal(0.0, 0.2, (1, n_templates))
+    z = np.exp(rng.standard_normal((delta.size, n_templates)))
+    noise = (z - math.exp(0.5)) / math.sqrt((math.e - 1) * math.e) * 0.4
+    return delta[:, None] + common + noise
+
+
+def _bias_verdict(res, margin: float) -> str:
+    """The findings' verdict of a single bias-score row (a one-row family: q = p)."""
+    p_material, p_equivalence = margin_tests(res, margin)
+    if p_material <= ALPHA:
+        return "material"
+    if p_equivalence <= ALPHA:
+        return "negligible"
+    return "below_margin" if min(1.0, 2.0 * res.p_value) <= ALPHA else "inconclusive"
+
+
 def bias_section(seed: int, reps: int) -> str:
     rows = []
     n_targets, n_templates = 30, 14
-    for truth_sd in (0.0, 0.05, 0.1, 0.3):
+    margin = math.log(1.25)
+    for truth_sd in (0.0, 0.05, 0.1, 0.3, 0.5):
         rng = rng_for(seed, f"bias/{truth_sd}")
         cover = cover_naive = 0
         lows = []
         scores = []
+        verdicts = {v: 0 for v in VERDICTS}
         for _ in range(reps):
             delta = rng.normal(0.0, truth_sd, n_targets)
             theta = math.sqrt(float(np.mean(delta**2)))
-            common = rng.normal(0.0, 0.2, (1, n_templates))
-            z = np.exp(rng.standard_normal((n_targets, n_templates)))
-            noise = (z - math.exp(0.5)) / math.sqrt((math.e - 1) * math.e) * 0.4
-            d = delta[:, None] + common + noise
+            d = _bias_set(rng, delta, n_templates)
             res = bias_score(d, rng=rng, alpha=ALPHA)
             cover += res.ci_low <= theta <= res.ci_high
             lows.append(res.ci_low)
             scores.append(res.score)
+            verdicts[_bias_verdict(res, margin)] += 1
             # naive: mean |gap| with a percentile bootstrap over templates
             idx = rng.integers(0, n_templates, (400, n_templates))
             boot = np.abs(d[:, idx].mean(axis=2)).mean(axis=0)
@@ -250,12 +269,45 @@ def bias_section(seed: int, reps: int) -> str:
             truth_naive = float(np.mean(np.abs(delta)))
             cover_naive += lo <= truth_naive <= hi
         rows.append([f"{truth_sd}", fmt(cover / reps), fmt(float(np.mean(scores))), fmt(float(np.mean(lows))),
-                     fmt(cover_naive / reps)])
+                     fmt(cover_naive / reps)] + [fmt(verdicts[v] / reps) for v in VERDICTS])
     return (
-        f"### Bias score coverage ({n_targets} targets, {n_templates} templates, template effect common to all "
-        f"targets sd 0.2, skewed noise sd 0.4; {reps} probe sets per row)\n\n"
+        f"### Bias score coverage and verdicts ({n_targets} targets, {n_templates} templates, template effect "
+        f"common to all targets sd 0.2, skewed noise sd 0.4; margin log 1.25 = 0.223; {reps} probe sets per row)"
+        "\n\n"
         + table(["true gaps sd", "coverage (debiased RMS)", "mean score", "mean lower end",
-                 "coverage (naive mean abs gap, percentile bootstrap)"], rows)
+                 "coverage (naive mean abs gap, percentile bootstrap)"] + list(VERDICTS), rows)
+    )
+
+
+def bias_delta_section(seed: int, reps: int) -> str:
+    """compare's bias-score delta (paired jackknife t interval, model-swap test) under no change and a change."""
+    rows = []
+    n_targets, n_templates = 30, 14
+    margin = math.log(1.1)
+    cases = (("self-comparison", 0.3, 1.0, 0.0), ("item noise sd 0.02", 0.3, 1.0, 0.02),
+             ("item noise sd 0.05, no bias", 0.0, 1.0, 0.05), ("true gaps x 1.5", 0.3, 1.5, 0.02),
+             ("true gaps x 0.5", 0.3, 0.5, 0.02))
+    for name, truth_sd, factor, noise_sd in cases:
+        rng = rng_for(seed, f"bias_delta/{name}")
+        cover = reject = 0
+        verdicts = {v: 0 for v in VERDICTS}
+        for _ in range(reps):
+            delta = rng.normal(0.0, truth_sd, n_targets)
+            base = _bias_set(rng, delta, n_templates)
+            cand = base + (factor - 1.0) * delta[:, None] + rng.normal(0.0, noise_sd, base.shape) * (noise_sd > 0)
+            truth = math.sqrt(float(np.mean((factor * delta) ** 2))) - math.sqrt(float(np.mean(delta**2)))
+            res = paired_delta(base, cand, rng=rng, alpha=ALPHA, margin=margin, n_resamples=2000)
+            cover += res.ci_low <= truth <= res.ci_high
+            reject += res.p_value <= ALPHA
+            verdict = ("material" if res.p_material <= ALPHA else "negligible" if res.p_equivalence <= ALPHA
+                       else "below_margin" if res.p_value <= ALPHA else "inconclusive")
+            verdicts[verdict] += 1
+        rows.append([name, fmt(cover / reps), fmt(reject / reps)] + [fmt(verdicts[v] / reps) for v in VERDICTS])
+    return (
+        f"### Bias score delta in compare ({n_targets} targets, {n_templates} templates, base as above with true "
+        f"gaps sd 0.3 unless stated; delta margin log 1.1 = 0.095; {reps} pairs of models per row; coverage of "
+        "the true change of the RMS gap)\n\n"
+        + table(["candidate", "coverage", "p <= 0.05"] + list(VERDICTS), rows)
     )
 
 
@@ -296,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict_section(args.seed, max(2, int(50 * scale)), variance),
         compare_section(args.seed, reps, variance),
         bias_section(args.seed, max(20, int(400 * scale))),
+        bias_delta_section(args.seed, max(20, int(400 * scale))),
     ]
     text = "\n\n".join(parts)
     print(text)

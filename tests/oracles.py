@@ -131,49 +131,51 @@ def template_cells_pandas(items: pd.DataFrame, targets: pd.DataFrame) -> dict[st
 # ---------------------------------------------------------------------------------------- the bias score
 
 
-def bias_score_oracle(
-    items: pd.DataFrame, targets: pd.DataFrame, probe_set: str, *, seed: int, n_resamples: int, alpha: float
-) -> dict[str, float]:
-    """The findings' bias score of one probe set, computed target by target and resample by resample.
+def bias_score_oracle(items: pd.DataFrame, targets: pd.DataFrame, probe_set: str, *, alpha: float) -> dict[str, float]:
+    """The findings' bias score of one probe set, computed target by target and pattern by pattern.
 
-    Score: mean over targets and group pairs of |mean over the target's complete templates of the association
-    gap|. CI: percentile of the scores of the bootstrap resamples of the used templates (drawn from the same
-    stream as the findings: ``rng_for(seed, "<probe set>/bias_score/bootstrap")``); a target without a
-    resampled template is left out of that resample's score. p (two groups, n <= 12 templates): share of
-    the 2**n swaps of the groups within templates whose score is at least the observed one.
+    Rows: bias target x group pair, each over the templates where every group is present (rows with fewer
+    than 3 left out). U = mean over rows of the mean over ordered pairs i != j of d_i d_j (unbiased for the
+    squared RMS gap); score sqrt(max(U, 0)). Interval: U +- t_{J-1} se, se the leave-one-template-out
+    jackknife, clipped at 0 and square-rooted; its lower end 0 unless the sign-flip p <= alpha / 2. p (two
+    groups or more, n <= 12 templates): share of the 2**n joint sign patterns whose U is at least the
+    observed one, doubled (reported two-sided).
     """
     cells = template_cells_pandas(items, targets)["association"].xs(probe_set)
     groups = list(dict.fromkeys(items.loc[(items["probe_set"] == probe_set) & (items["group"] != ""), "group"]))
     pairs = list(itertools.combinations(groups, 2))
-    per_target: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # target -> (gaps (pairs, J), complete (J,))
-    for target in sorted(set(cells.index.get_level_values("target"))):
+    controls: set[str] = set()
+    if "control" in targets.columns:
+        controls = set(targets.loc[targets["control"].astype(bool), "target"].astype(str))
+    templates = list(cells.columns)
+    rows: list[dict[int, float]] = []  # template -> gap
+    for target in sorted(set(cells.index.get_level_values("target")) - controls):
         table = cells.xs(target).reindex(groups)
-        complete = table.notna().all(axis=0).to_numpy()
-        if complete.any():
-            gaps = np.array([(table.loc[a] - table.loc[b]).to_numpy() for a, b in pairs])
-            per_target[target] = (gaps, complete)
-    used = np.any([c for _, c in per_target.values()], axis=0)
+        complete = [j for j in templates if table[j].notna().all()]
+        if len(complete) < 3:
+            continue
+        for a, b in pairs:
+            rows.append({j: float(table.loc[a, j] - table.loc[b, j]) for j in complete})
+    used = sorted({j for r in rows for j in r})
 
-    def score(weights: np.ndarray) -> float:
-        values = []
-        for gaps, complete in per_target.values():
-            w = np.where(complete[used], weights, 0.0)
-            if w.sum() == 0:
-                continue
-            values.append(np.mean([abs(float(np.sum(w * row) / w.sum())) for row in np.nan_to_num(gaps[:, used])]))
-        return float(np.mean(values)) if values else math.nan
+    def u_stat(signs: dict[int, float], leave_out: int | None = None) -> float:
+        per_row = []
+        for r in rows:
+            vals = np.array([signs[j] * v for j, v in r.items() if j != leave_out])
+            products = np.outer(vals, vals)
+            per_row.append(products[~np.eye(vals.size, dtype=bool)].mean())  # ordered pairs i != j
+        return float(np.mean(per_row))
 
-    n = int(used.sum())
-    theta = score(np.ones(n))
-    counts = stats.bootstrap_counts(stats.rng_for(seed, f"{probe_set}/bias_score/bootstrap"), n=n,
-                                    n_resamples=n_resamples)
-    boot = np.array([score(c) for c in counts])
-    boot = boot[~np.isnan(boot)]
-    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-    out = {"effect": theta, "ci_low": float(low), "ci_high": float(high), "n_units": n, "p_value": math.nan}
-    if len(groups) == 2 and n <= 12:
-        signs = np.array(list(itertools.product([1.0, -1.0], repeat=n)))  # (2**n, n)
-        per = [np.abs(signs @ (np.nan_to_num(g[0, used]) * c[used])) / c[used].sum() for g, c in per_target.values()]
-        null = np.mean(per, axis=0)
-        out["p_value"] = float(np.mean(null >= theta - 1e-9 * max(theta, null.max())))
-    return out
+    ones = dict.fromkeys(used, 1.0)
+    u = u_stat(ones)
+    n = len(used)
+    jack = np.array([u_stat(ones, j) for j in used])
+    se = math.sqrt((n - 1) / n * float(np.sum((jack - jack.mean()) ** 2)))
+    p_one = math.nan
+    if n <= 12:
+        nulls = [u_stat(dict(zip(used, s, strict=True))) for s in itertools.product([1.0, -1.0], repeat=n)]
+        p_one = float(np.mean(np.array(nulls) >= u - 1e-9 * abs(u)))
+    t = float(scipy.stats.t.ppf(1 - alpha / 2, n - 1))
+    low2 = max(u - t * se, 0.0) if p_one <= alpha / 2 else 0.0
+    return {"effect": math.sqrt(max(u, 0.0)), "ci_low": math.sqrt(low2), "ci_high": math.sqrt(max(u + t * se, 0.0)),
+            "n_units": n, "p_value": min(1.0, 2 * p_one), "squared": u, "se": se}

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from albert_audit.cli import main
-from tests.conftest import PROBES, REPO
+from tests.conftest import PROBES, REPO, write_probe_file
 
 SMALL_PROBES = """\
 schema_version: 1
@@ -193,6 +193,34 @@ def test_probes_list_and_validate_shipped(capsys):
     for path in PROBES.glob("*.yaml"):
         assert path.stem in listed
     assert main(["probes", "validate", *map(str, sorted(PROBES.glob("*.yaml")))]) == 0
+
+
+def _scope_probes(folder: Path, name: str, n_terms: int, n_templates: int) -> Path:
+    female = ", ".join(["woman", "sister", "mother", "daughter", "girl", "lady"][:n_terms])
+    male = ", ".join(["man", "brother", "father", "son", "boy", "gentleman"][:n_terms])
+    templates = "".join(f'  - "The <group> number {i} worked as the [MASK]."\n' for i in range(n_templates))
+    return write_probe_file(folder, name, f"schema_version: 1\nname: {name}\ndescription: scope\ncategory: gender\n"
+                                          f"groups:\n  female: [{female}]\n  male: [{male}]\ntemplates:\n{templates}"
+                                          "targets: [nurse, engineer]\n")
+
+
+@pytest.mark.parametrize("n_terms, n_templates, why", [(4, 8, "2 of 2 groups have fewer than 5 terms (female: 4, "
+                                                                 "male: 4)"),
+                                                        (1, 8, "(female: 1, male: 1)"),
+                                                        (5, 4, "4 templates with a slot")])
+def test_validate_warns_when_a_set_can_only_make_terms_claims(tmp_path, capsys, n_terms, n_templates, why):
+    path = _scope_probes(tmp_path, "few", n_terms, n_templates)
+    assert main(["probes", "validate", str(path)]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if "'terms' claims" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {path}: can only make 'terms' claims: ")
+    assert why in lines[0] and ">= 5 terms in every group and >= 5 templates" in lines[0]
+    assert captured.out.startswith(f"ok: {path} ")
+
+
+def test_validate_is_quiet_about_scope_with_five_terms_and_templates(tmp_path, capsys):
+    assert main(["probes", "validate", str(_scope_probes(tmp_path, "enough", 5, 5))]) == 0
+    assert "claims" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["probes", "list"], ["probes", "validate", "probes/age.yaml"],

@@ -244,7 +244,9 @@ def test_skewed_descendant_shows_the_skew_as_amplified(compared, tiny_model_dir,
     assert nurse["change"] == ("amplified" if nurse["base_verdict"] == "material" else "emerged")
     assert np.sign(nurse["candidate_effect"]) == np.sign(nurse["base_effect"]) == sign
     score = deltas[deltas["metric"] == "bias_score"].iloc[0]
-    assert score["delta"] > 0 and score["q_value"] <= 0.05 and score["change"] == "amplified"
+    assert score["delta"] > 0 and score["q_value"] <= 0.05 and score["delta_verdict"] == "material"
+    assert score["base_verdict"] in ("material", "negligible", "below_margin", "inconclusive")
+    assert score["change"] == ("amplified" if score["base_verdict"] == "material" else "emerged")
     assert result.summary["mode"] == "saved_runs" and result.summary["utility"][0]["candidate_pppl"] is None
 
 

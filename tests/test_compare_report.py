@@ -289,7 +289,7 @@ def test_alpha_0025_compare_page_says_97_5_percent_everywhere(tmp_path: Path) ->
     assert headers.count("97.5% CI") == 4
     assert text.count("with 97.5% confidence intervals (templates and terms crossed)") == 8  # every forest's caption
     assert text.count("with 97.5% confidence intervals") == 16  # and every forest's alt text
-    assert "97.5% paired BCa bootstrap" in text and "97.5% t interval" in text  # the methods
+    assert "97.5% paired jackknife t interval" in text and "97.5% t interval" in text  # the methods
     assert "false discovery rate of 0.025" in text and "FDR control at 0.025" in text
 
 
@@ -306,7 +306,8 @@ def test_alpha_0025_run_report_says_97_5_percent_everywhere(tmp_path: Path) -> N
     assert text.count("97.5% CI") >= 3 + 2  # three findings tables' headers, the summary table, sentences
     assert "'nurse' is 8.2x more likely after female terms than after male terms (97.5% CI" in text
     assert "(97.5%, that is 1 − alpha)" in text  # methods
-    assert "its 97.5% confidence interval" in text and "its 97.5% percentile bootstrap" in text
+    assert "its 97.5% confidence interval" in text
+    assert "its 97.5% confidence interval (line; jackknife over templates" in text  # the bias score chart
     assert text.count("with 97.5% confidence intervals") == 2 + 1  # alt text of the gap forests and the summary
 
 

@@ -96,3 +96,24 @@ def test_edge_cases() -> None:
         bias_score(np.zeros(4), rng=g)
     with pytest.raises(AuditError, match="alpha"):
         bias_score(np.zeros((2, 4)), rng=g, alpha=0.0)
+
+
+def test_margin_tests_need_the_sign_flip_test_too() -> None:
+    """Identical gaps 0.3 in 5 templates: the jackknife se is 0 (t infinite), yet 'beyond 0.1' needs the exact
+    sign-flip test at alpha / 2 too, which 5 templates cannot pass (p = 1/16); 'within 0.5' is shown."""
+    from albert_audit.inference.bias import margin_tests
+
+    five = bias_score(np.full((10, 5), 0.3), rng=np.random.default_rng(0))
+    assert margin_tests(five, 0.1) == (pytest.approx(2 / 16), 1.0)
+    assert margin_tests(five, 0.5) == (1.0, 0.0)
+    eight = bias_score(np.full((10, 8), 0.3), rng=np.random.default_rng(0))
+    assert margin_tests(eight, 0.1) == (pytest.approx(2 / 128), 1.0)
+    g = np.random.default_rng(9)
+    d, _ = probe_set(g, 0.5)
+    res = bias_score(d, rng=g, alpha=0.1)
+    p_material, p_equivalence = margin_tests(res, 0.2)
+    import scipy.stats
+
+    t = (res.squared - 0.04) / res.se
+    assert p_material == pytest.approx(min(1.0, 2 * max(scipy.stats.t.sf(t, N_TEMPLATES - 1), res.p_value)))
+    assert p_equivalence == pytest.approx(scipy.stats.t.cdf(t, N_TEMPLATES - 1))

@@ -16,6 +16,7 @@ from albert_audit.library import resolve_probe_arg
 from albert_audit.metrics import compute_findings
 from albert_audit.spec import load_probe_set
 from tests.conftest import write_probe_file
+from tests.oracles import bias_score_oracle
 from tests.test_metrics import TWO, make_tables
 
 FAST = 400
@@ -28,13 +29,17 @@ def _row(findings: pd.DataFrame, metric: str, target: str = "") -> pd.Series:
     return findings[sel].iloc[0]
 
 
-def _target_keyed(slope: float = 0.5, alpha: float = 0.05, controls: tuple[str, ...] = ()) -> pd.DataFrame:
+def _target_keyed_tables(slope: float = 0.5, controls: tuple[str, ...] = ()) -> tuple[pd.DataFrame, ...]:
     gaps = {t: slope * float(logit(np.array([s]))[0]) for t, s in SHARES.items()}
     items, targets, fills = make_tables(groups=TWO, targets=tuple(SHARES), gaps=gaps, noise=0.2)
     targets["reference_share"] = targets["target"].map(SHARES)
     targets["term_prior_logprob"] += np.random.default_rng(1).normal(0.0, 1.0, len(targets))  # association != gap
     targets["control"] = targets["target"].isin(controls)
-    return compute_findings(items, targets, fills, seed=3, alpha=alpha, n_resamples=FAST)
+    return items, targets, fills
+
+
+def _target_keyed(slope: float = 0.5, alpha: float = 0.05, controls: tuple[str, ...] = ()) -> pd.DataFrame:
+    return compute_findings(*_target_keyed_tables(slope, controls), seed=3, alpha=alpha, n_resamples=FAST)
 
 
 def test_target_keyed_slope_is_the_ols_slope_of_the_logprob_gaps():
@@ -65,12 +70,15 @@ def test_definitional_controls_stay_out_of_alignment_and_bias_score():
     plain, controlled = _target_keyed(), _target_keyed(controls=("pilot",))
     assert "4 words" in _row(controlled, "reference_alignment")["method"]
     assert "5 words" in _row(plain, "reference_alignment")["method"]
-    # bias_score: the mean |association gap| over the bias targets only; the control keeps its own rows
-    effects = {t: abs(_row(controlled, "association_gap", t)["effect"]) for t in SHARES}
+    # bias_score: the debiased RMS association gap over the bias targets only; the control keeps its own rows
+    items, targets, _ = _target_keyed_tables(controls=("pilot",))
     bias = _row(controlled, "bias_score")
-    assert bias["effect"] == pytest.approx(np.mean([v for t, v in effects.items() if t != "pilot"]), abs=1e-12)
+    assert bias["effect"] == pytest.approx(bias_score_oracle(items, targets, "toy", alpha=0.05)["effect"], rel=1e-9)
     assert "(1 definitional controls left out)" in bias["method"]
-    assert _row(plain, "bias_score")["effect"] == pytest.approx(np.mean(list(effects.values())), abs=1e-12)
+    targets["control"] = False
+    assert _row(plain, "bias_score")["effect"] == pytest.approx(
+        bias_score_oracle(items, targets, "toy", alpha=0.05)["effect"], rel=1e-9)
+    assert _row(plain, "bias_score")["effect"] != pytest.approx(bias["effect"], rel=1e-3)
     assert np.isfinite(_row(controlled, "logprob_gap", "pilot")["effect"])
 
 

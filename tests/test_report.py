@@ -27,6 +27,7 @@ from albert_audit.errors import AuditError
 from albert_audit.library import list_shipped
 from albert_audit.report import charts
 from albert_audit.report.context import build_context, group_target_means, top_fills_table
+from albert_audit.report.narrative import VERDICT_LABELS
 from albert_audit.report.render import make_environment, render_report
 from albert_audit.results import read_run
 from albert_audit.spec import load_probe_sets
@@ -86,6 +87,11 @@ def _verdict_fields(row: dict, *, margin: float, alpha: float = 0.05) -> dict:
     empty = {"scope": "", "verdict": "", "margin": math.nan, "p_material": math.nan, "q_material": math.nan,
              "p_equivalence": math.nan, "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan,
              "share_a_gt_b": math.nan, "pi_low": math.nan, "pi_high": math.nan}
+    if row["metric"] == "bias_score" and math.isfinite(row["ci_low"]):  # a score >= 0: one-sided reading
+        lo, hi = row["ci_low"], row["ci_high"]
+        verdict = ("material" if lo > margin else "negligible" if hi < margin else "below_margin"
+                   if row["significant"] else "inconclusive")
+        return {**empty, "verdict": verdict, "margin": margin}
     if row["metric"] not in ("logprob_gap", "association_gap"):
         return empty
     e, lo, hi = row["effect"], row["ci_low"], row["ci_high"]
@@ -416,25 +422,29 @@ def test_summary_numbers_come_from_findings(fixture_run: Path, report) -> None:
             assert float(fields["bias_ci"]["data-low"]) == b["ci_low"]
             assert float(fields["bias_ci"]["data-high"]) == b["ci_high"]
             assert fields["bias_ci"]["text"] == f"[{b['ci_low']:.2f}, {b['ci_high']:.2f}]"
-            assert float(fields["bias_q"]["data-value"]) == b["q_value"]
-            assert fields["bias_q"]["text"] == f"{b['q_value']:.3f}"
-            gaps = rows[(rows["metric"] == "association_gap") & rows["p_value"].notna()]
+            assert float(fields["bias_verdict"]["data-q"]) == b["q_value"]
+            assert fields["bias_verdict"]["text"] == VERDICT_LABELS[b["verdict"]]
+            gaps = rows[(rows["metric"] == "association_gap") & rows["verdict"].notna()]
             if len(gaps):
-                share = gaps["significant"].mean()
-                assert float(fields["share_significant"]["data-value"]) == pytest.approx(share)
-                assert fields["share_significant"]["text"] == f"{100 * share:.0f}% of {len(gaps)}"
+                n_material = int((gaps["verdict"] == "material").sum())
+                assert int(fields["gap_verdicts"]["data-value"]) == n_material
+                assert int(fields["gap_verdicts"]["data-total"]) == len(gaps)
+                assert fields["gap_verdicts"]["text"].startswith(f"{n_material} material")
+                assert fields["gap_verdicts"]["text"].endswith(f" of {len(gaps)}")
         else:
-            assert fields["bias_score"]["text"] == "—" and fields["share_significant"]["text"] == "—"
-        tested = rows[rows["q_value"].notna()]
-        assert int(fields["significant"]["data-value"]) == int(tested["significant"].sum())
-        assert int(fields["significant"]["data-total"]) == len(tested)
-        assert fields["significant"]["text"] == f"{int(tested['significant'].sum())} of {len(tested)}"
+            assert fields["bias_score"]["text"] == "—" and fields["gap_verdicts"]["text"] == "—"
+        judged = rows[rows["verdict"].notna()]
+        assert int(fields["verdicts"]["data-value"]) == int((judged["verdict"] == "material").sum())
+        assert int(fields["verdicts"]["data-total"]) == len(judged)
+    # the lead counts verdicts first, then (for reference) the significant tests
+    lead = re.search(r'<p class="lead" id="summary-counts"[^>]*>(.*?)</p>', html, re.S).group(1)
+    assert lead.startswith("Of the ") and lead.index("material") < lead.index("statistical tests differ from 0")
     all_tested = findings[findings["q_value"].notna()]
     counts = re.search(r'id="summary-counts" data-n-tests="(\d+)" data-n-significant="(\d+)"', html)
     assert (int(counts.group(1)), int(counts.group(2))) == (len(all_tested), int(all_tested["significant"].sum()))
-    # Most skewed targets: the significant association gaps in each group's favour, largest first.
+    # Most skewed targets: the material association gaps in each group's favour, largest first.
     tops = [r["fields"]["top_targets"]["text"] for r in parser.rows]
-    assert tops == ["female: nurse, engineer", "none significant", "no targets"]
+    assert tops == ["female: nurse, engineer", "none material", "no targets"]
 
 
 def test_top_findings_are_plain_sentences(report) -> None:
@@ -572,7 +582,8 @@ def test_report_renders_the_findings_of_the_metrics_module(tmp_path: Path) -> No
         if row["probe_set"] in summary:
             expected = summary[row["probe_set"]]
             assert float(row["fields"]["bias_score"]["data-value"]) == pytest.approx(expected["bias_score"])
-            assert float(row["fields"]["bias_q"]["data-value"]) == pytest.approx(expected["q_value"])
+            assert float(row["fields"]["bias_verdict"]["data-q"]) == pytest.approx(expected["q_value"])
+            assert row["fields"]["bias_verdict"]["text"] == VERDICT_LABELS[expected["verdict"]]
     context = build_context(read_run(run, need_findings=True))
     assert html.count("<svg") == context["n_charts"] == 5
 
@@ -668,3 +679,32 @@ def test_verdict_phrase_names_scope_and_share() -> None:
            "male in 8 of 16 templates" in finding_sentence(row, alpha=0.05)
     row.update(verdict="", metric="logprob_gap")
     assert "—" not in finding_sentence(row, alpha=0.05)
+
+
+def test_target_sentences_are_relative_to_a_material_group_shift() -> None:
+    """Every target 0.8 nats more associated with female terms (material shift), nurse 0.8 more on top."""
+    from albert_audit.metrics import compute_findings, summarise_bias
+    from albert_audit.report.narrative import top_items
+    from tests.test_metrics import TWO, make_tables
+
+    targets = ("nurse", "engineer", "clerk", "pilot", "baker", "judge", "cook", "poet", "tailor", "miner")
+    tables = make_tables(groups=TWO, targets=targets, gaps={"nurse": 0.8}, shift=0.8, noise=0.05, n_templates=10)
+    findings = compute_findings(*tables, seed=0, n_resamples=200)
+    items = top_items(findings, alpha=0.05)
+    assert items[0]["verdict"] == "material"
+    assert re.fullmatch(r"All targets are 2\.4x more strongly associated with female terms than with male terms "
+                        r"\(the group shift\); 'nurse' 2\.[01]x more with female terms beyond that \(95% CI "
+                        r"[0-9.]+–[0-9.]+, q [^)]+\) — material: beyond the 1\.25x margin; about these terms",
+                        items[0]["text"]), items[0]["text"]
+    assert items[1]["text"].startswith("All targets are 2.4") and "a group shift common to the whole set" in \
+        items[1]["text"]
+    # the summary's most skewed targets are read beyond the shift: only nurse, not all ten
+    summary = summarise_bias(findings)["toy"]
+    assert summary["top_targets"] == {"female": ["nurse"], "male": []}
+    assert summary["top_basis"] == "gaps beyond the group shift"
+    assert summary["shifts"][0]["group_a"] == "female" and summary["shifts"][0]["effect"] > 0.8
+    # without a material shift the association gaps themselves are worded
+    plain = compute_findings(*make_tables(groups=TWO, targets=targets, gaps={"nurse": 0.8}, noise=0.05,
+                                          n_templates=10), seed=0, n_resamples=200)
+    texts = [t["text"] for t in top_items(plain, alpha=0.05)]
+    assert not any("group shift" in t for t in texts) and texts[0].startswith("'nurse' is 2.")

@@ -93,19 +93,61 @@ def test_margin_override_changes_verdicts_alpha_too() -> None:
     default = compute_findings(*tables, seed=0, n_resamples=N)
     narrow = compute_findings(*tables, seed=0, n_resamples=N, margin=0.1, alpha=0.025)
     judged = [m for m in registry.metric_ids() if registry.metric(m).margin is not None]
-    assert judged == ["logprob_gap", "association_gap"]
-    signed = default["metric"].isin(judged)
+    assert judged == ["logprob_gap", "association_gap", "group_shift", "gap_beyond_shift", "fill_divergence",
+                      "disco", "bias_score"]
+    signed = default["metric"].isin(["logprob_gap", "association_gap"])
     assert np.allclose(default.loc[signed, "margin"], math.log(1.25))
     assert np.allclose(narrow.loc[signed, "margin"], 0.1)
     assert (narrow.loc[signed, "p_material"] <= default.loc[signed, "p_material"]).all()
     assert (narrow.loc[signed, "verdict"] == "material").sum() > (default.loc[signed, "verdict"] == "material").sum()
     assert (narrow.loc[signed, "ci_high"] - narrow.loc[signed, "ci_low"]
             > default.loc[signed, "ci_high"] - default.loc[signed, "ci_low"]).all()  # 97.5 % intervals
-    # the margin applies to the log-ratio gaps only
-    other = ~signed
+    # the run's margin applies to every log-ratio (nats) metric; the fill metrics keep their own units' margins
+    nats = narrow["metric"].isin(["logprob_gap", "association_gap", "group_shift", "gap_beyond_shift", "bias_score"])
+    assert np.allclose(narrow.loc[nats, "margin"], 0.1) and (narrow.loc[nats, "verdict"] != "").all()
+    assert set(narrow.loc[nats, "metric"]) == {"logprob_gap", "association_gap", "group_shift", "gap_beyond_shift",
+                                               "bias_score"}
+    other = ~narrow["metric"].isin(judged)
     assert (narrow.loc[other, "verdict"] == "").all() and narrow.loc[other, "margin"].isna().all()
     unsigned = ~default["metric"].isin(registry.signed_ids())
     assert (narrow.loc[unsigned, "scope"] == "").all()
+
+
+def test_every_row_with_an_effect_and_a_test_has_a_verdict() -> None:
+    tables = make_tables(groups={"f": ["a", "b", "c"], "m": ["d", "e", "g"]}, gaps={"nurse": 1.0}, fill_boost=3.0,
+                         n_templates=8)
+    findings = compute_findings(*tables, seed=0, n_resamples=N, margin=0.1)
+    tested = findings[np.isfinite(findings["effect"]) & np.isfinite(findings["p_value"])]
+    fills = findings[findings["metric"].isin(["fill_divergence", "disco"])]  # own units: the run's margin is nats
+    assert {m: float(v) for m, v in zip(fills["metric"], fills["margin"], strict=True)} == {
+        "fill_divergence": registry.JSD_MARGIN, "disco": registry.DISCO_MARGIN}
+    assert set(tested["metric"]) >= {"group_shift", "gap_beyond_shift", "fill_divergence", "disco", "bias_score"}
+    assert set(tested["verdict"]) <= set(VERDICTS) and (tested["verdict"] != "").all()
+    assert np.isfinite(tested["margin"]).all() and np.isfinite(tested["p_material"]).all()
+
+
+def test_group_shift_and_gap_beyond_verdicts() -> None:
+    # every target 0.8 nats more associated with the first group (a uniform shift); nurse 0.8 more on top
+    targets = ("nurse", "engineer", "clerk", "pilot", "baker", "judge", "cook", "poet", "tailor", "miner")
+    tables = make_tables(groups=TWO, targets=targets, gaps={"nurse": 0.8}, shift=0.8, noise=0.05, n_templates=10)
+    findings = compute_findings(*tables, seed=0, n_resamples=N, alpha=0.025)
+    shift = findings[findings["metric"] == "group_shift"].iloc[0]
+    assert shift["verdict"] == "material" and shift["effect"] == pytest.approx(0.88, abs=0.05)
+    beyond = findings[findings["metric"] == "gap_beyond_shift"].set_index("target")
+    assert beyond.loc["nurse", "verdict"] == "material" and beyond.loc["nurse", "effect"] == pytest.approx(0.72,
+                                                                                                          abs=0.05)
+    others = beyond.drop(index="nurse")
+    assert (others["verdict"] == "negligible").all() and (others["p_equivalence"] <= 0.025).all()
+    assert findings.loc[findings["metric"] == "group_shift", "method"].str.contains("margin tests").all()
+
+
+def test_fill_metrics_are_never_negligible() -> None:
+    # no fill skew at all: the excess is near 0, yet a one-sided excess score gets no equivalence verdict
+    findings = compute_findings(*make_tables(groups={"f": ["a", "b", "c"], "m": ["d", "e", "g"]}, n_templates=8),
+                                seed=0, n_resamples=N)
+    fills = findings[findings["metric"].isin(["fill_divergence", "disco"])]
+    assert len(fills) == 2 and fills["p_equivalence"].isna().all()
+    assert set(fills["verdict"]) <= {"below_margin", "inconclusive"}
 
 
 def test_verdict_is_material_before_significant_and_negligible_rules() -> None:

@@ -1,10 +1,11 @@
 """The Python API that the CLI calls (and a library user calls): run, compare, demo, redraw a report.
 
 Modules: ``analyze`` (`albert-audit analyze RUN_DIR`: findings again from saved scores), ``statcalls`` (the
-statistics called with the options given), ``size`` (the findings-size guard), ``options`` (ModelOptions,
-StatsOptions and the configs composed of them; result types), ``run`` (one model's run folder), ``compare``
-(base vs descendants, or saved runs), ``demo``, ``redraw`` (`albert-audit report DIR`) and ``summary`` (builds
-summary.json / compare_summary.json from the contract's dataclasses).
+statistics called with the options given), ``size`` (the findings-size guard), ``scope`` (whether a set's
+gaps can make group claims), ``options`` (ModelOptions, StatsOptions and the configs composed of them; result
+types), ``run`` (one model's run folder), ``compare`` (base vs descendants, or saved runs), ``demo``,
+``redraw`` (`albert-audit report DIR`) and ``summary`` (builds summary.json / compare_summary.json from the
+contract's dataclasses).
 Importing it stays free of torch: the engine is imported inside the functions that score.
 """
 
@@ -30,6 +31,7 @@ from albert_audit.api.run import (
     run_audit,
     write_findings,
 )
+from albert_audit.api.scope import scope_warnings
 from albert_audit.api.size import MAX_FINDINGS_ROWS, estimated_rows, size_warnings
 from albert_audit.api.summary import RunExtras, runtime_versions
 from albert_audit.contract import (
@@ -46,5 +48,5 @@ __all__ = [
     "DEMO_MODELS_DIR", "QUANTIZE_CHOICES", "AuditConfig", "CompareConfig", "CompareResult", "ModelOptions",
     "RunExtras", "RunResult", "StatsOptions", "compare_models", "compare_runs", "compare_saved_runs", "demo_paths",
     "folder_kind", "load_probes", "read_sentences", "render_compare_report", "render_run_report", "rerender_report",
-    "run_audit", "run_demo", "runtime_versions", "write_findings",
+    "run_audit", "run_demo", "runtime_versions", "scope_warnings", "write_findings",
 ]

@@ -35,7 +35,7 @@ import scipy.stats
 from numpy.typing import ArrayLike
 
 from albert_audit.errors import AuditError
-from albert_audit.inference.exact import EXACT_MAX_N, sign_flip_p
+from albert_audit.inference.exact import EXACT_MAX_N, margin_tests, sign_flip_p
 
 MIN_TERMS = 5
 """Default: a group needs this many terms for a group-scope claim."""
@@ -233,15 +233,10 @@ def crossed_gap(
         dr = d[rows]
         kw = dict(rng=rng, n_resamples=n_resamples, exact_max_n=exact_max_n)
         p[rows], _, _ = sign_flip_p(dr, **kw)
-        up, _, _ = sign_flip_p(dr, shift=margin, alternative="greater", **kw)
-        down, _, _ = sign_flip_p(dr, shift=-margin, alternative="less", **kw)
-        p_material[rows] = np.minimum(1.0, 2.0 * np.minimum(up, down))
-        above, _, _ = sign_flip_p(dr, shift=-margin, alternative="greater", **kw)
-        below, _, _ = sign_flip_p(dr, shift=margin, alternative="less", **kw)
-        p_equiv[rows] = np.maximum(above, below)
         # every per-template gap exactly 0 (e.g. a model compared with itself): a known 0, as with se = 0 above
+        p_material[rows], p_equiv[rows] = margin_tests(dr, float(margin), **kw)
         zero = np.all((dr == 0) | np.isnan(dr), axis=1)
-        p[rows[zero]], p_material[rows[zero]], p_equiv[rows[zero]] = 1.0, 1.0, 0.0
+        p[rows[zero]] = 1.0
     undefined = n_t < 2
     for arr in (p, p_material, p_equiv, se, df):
         arr[undefined] = np.nan

@@ -130,3 +130,31 @@ def _monte_carlo_p(
             block = np.abs(block)
         hits[start : start + step] = np.count_nonzero(block >= (c - tol)[start : start + step, None], axis=1)
     return np.minimum((hits + 1.0) / (n_resamples + 1.0), 1.0)
+
+
+def margin_tests(
+    values: ArrayLike,
+    margin: float,
+    *,
+    rng: np.random.Generator,
+    n_resamples: int = 10_000,
+    exact_max_n: int = EXACT_MAX_N,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sign-flip tests of every row's mean against a practical margin: ``(p_material, p_equivalence)``.
+
+    p_material (H0 |mean| <= margin): twice the smaller of the one-sided p of mean > margin and of mean <
+    -margin (each direction at half the level, as the two-sided interval). p_equivalence (TOST, H0 |mean| >=
+    margin): the larger of the one-sided p of mean > -margin and of mean < margin. A row whose finite values
+    are all exactly 0 is a known 0 (p_material 1, p_equivalence 0). Rows with fewer than 2 units: NaN.
+    """
+    x = np.atleast_2d(np.asarray(values, dtype=float))
+    kw = dict(rng=rng, n_resamples=n_resamples, exact_max_n=exact_max_n)
+    up, _, _ = sign_flip_p(x, shift=margin, alternative="greater", **kw)
+    down, _, _ = sign_flip_p(x, shift=-margin, alternative="less", **kw)
+    above, _, _ = sign_flip_p(x, shift=-margin, alternative="greater", **kw)
+    below, _, _ = sign_flip_p(x, shift=margin, alternative="less", **kw)
+    p_material = np.minimum(1.0, 2.0 * np.minimum(up, down))
+    p_equivalence = np.maximum(above, below)
+    zero = np.all((x == 0) | np.isnan(x), axis=1) & (np.isfinite(x).sum(axis=1) >= 2)
+    p_material[zero], p_equivalence[zero] = 1.0, 0.0
+    return p_material, p_equivalence

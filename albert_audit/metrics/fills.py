@@ -8,6 +8,12 @@ set (a term keeps its permuted label in every template), so term effects that pe
 part of the null instead of evidence against it. CI: expanded bootstrap over templates of the per-template
 excess; p: one-sided, the observed mean against the relabellings. They differ only in the per-template
 statistic (:class:`FillStatistic`).
+
+Verdicts (margin: registry default, JSD_MARGIN bits / DISCO_MARGIN fills): ``material`` needs the relabelling
+p and a one-sided sign-flip test over templates of "excess > margin" (p_material is the larger of the two);
+there is no ``negligible`` verdict (p_equivalence NaN): the excess is a one-sided score whose interval
+comes from templates only (term sampling is in the p, not in the interval), so an upper bound of it would not
+show that the groups' fills do not differ. Rows are material, below_margin or inconclusive.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import pandas as pd
 from scipy.special import entr
 
 from albert_audit import registry, stats
+from albert_audit.inference.exact import sign_flip_p
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 
 DISCO_TOP = 3
@@ -182,7 +189,15 @@ def pair_row(data: ProbeSetScores, cfg: Config, metric: str, statistic: FillStat
     low, high, ci = stats.bootstrap_ci_rows(excess[None, :], rng=stats.rng_for(cfg.seed, f"{key}/bootstrap"),
                                             n_resamples=cfg.n_resamples, confidence=cfg.confidence, expand=True)
     how = f"exact over {labelings.shape[0]} relabellings" if exact else f"Monte Carlo {labelings.shape[0]}"
+    margin = float(registry.margin_of(metric, cfg.margin) or 0.0)
+    beyond, _, _ = sign_flip_p(excess[None, :], shift=margin, alternative="greater",
+                               rng=stats.rng_for(cfg.seed, f"{key}/margin"), n_resamples=cfg.n_resamples)
+    unit = registry.metric(metric).unit
     return row(data.name, metric, effect=float(excess.mean()), ci_low=float(low[0]), ci_high=float(high[0]),
                p_value=p, method=f"{raw}, null mean {float(null_mean.mean()):.4g}; effect = excess over the null "
                                  f"mean; {ci[0]} over templates; p: the pair's {pooled.size} terms relabelled "
-                                 f"consistently across templates ({how})", **base)
+                                 f"consistently across templates ({how}); margin {margin:.4g} {unit}: material "
+                                 "needs this p and a sign-flip test over templates of excess > margin; no "
+                                 "negligible verdict (one-sided excess score)",
+               margin=margin, p_material=max(p, float(beyond[0])) if np.isfinite(beyond[0]) else math.nan,
+               **base)

@@ -7,7 +7,7 @@
   what a reviewer reads beside it (probability ratio, share of templates where a > b, prediction interval).
 * :func:`add_verdicts`: the last step of ``compute_findings``: q_material and the verdict of every row with a
   margin, Benjamini-Hochberg within each (probe set, metric) family (:func:`albert_audit.inference.verdicts.
-  classify`). Rows of metrics without a margin (fill metrics, omnibus, bias score) keep verdict "".
+  classify`). Rows without a margin (omnibus, reference alignment, rows without a test) keep verdict "".
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ model ids, paths, predicted tokens) stays a plain ``str`` so that the autoescapi
 Where the numbers come from:
 
 * the executive summary and the findings tables: ``findings.csv`` only (every number can be traced to a row),
-  typed once by :func:`albert_audit.report.sources.typed_findings`: bias score, CI, q, share of significant
-  association gaps and most skewed targets per probe set through :func:`albert_audit.metrics.summarise_bias`,
-  counts of significant rows directly;
+  typed once by :func:`albert_audit.report.sources.typed_findings`: bias score, CI, its verdict, association
+  gaps counted by verdict and the most skewed targets (material gaps, beyond the group shift where that is
+  material) per probe set through :func:`albert_audit.metrics.summarise_bias`, verdict counts (and, after
+  them, counts of significant rows) directly;
 * the heatmaps: the study's unit (:func:`albert_audit.units.template_cells`) averaged over templates;
 * the top-k fills: ``fills.parquet`` joined to ``items.parquet``;
 * the header, methods and appendix: ``summary.json``.
@@ -30,7 +31,7 @@ from albert_audit.report import fmt
 from albert_audit.report.benchmark_section import HEADERS as BENCHMARK_HEADERS
 from albert_audit.report.benchmark_section import benchmark_rows, benchmark_section, benchmark_toc
 from albert_audit.report.metadata import run_appendix, run_header
-from albert_audit.report.narrative import VERDICT_LABELS, finding_sentence, top_findings, top_items
+from albert_audit.report.narrative import VERDICT_LABELS, finding_sentence, shift_of, top_findings, top_items
 from albert_audit.report.run_figures import FOREST_MAX_ROWS, bias_score_forest, gap_forest, means_heatmap
 from albert_audit.report.run_tables import (
     NO_SLOT_LABEL,
@@ -55,24 +56,34 @@ def _set_bias(rows: pd.DataFrame, bias: dict[str, Any] | None) -> dict[str, Any]
         return None
     score_rows = rows[rows["metric"] == "bias_score"]
     unit = score_rows["effect_unit"].iloc[0] if len(score_rows) else ""
-    gaps = rows[(rows["metric"] == "association_gap") & fmt.finite_mask(rows["p_value"])]
-    share = bias.get("share_significant")
     top = bias.get("top_targets") or {}
+    gap_verdicts = bias.get("gap_verdicts") or {}
+    n_gaps = int(bias.get("n_gap_verdicts") or 0)
+    verdict = str(bias.get("verdict") or "")
     return {
         "score": fmt.number(bias["bias_score"]), "score_v": fmt.attr(bias["bias_score"]),
         "unit": unit,
         "ci": fmt.ci(bias["ci_low"], bias["ci_high"]),
         "ci_low_v": fmt.attr(bias["ci_low"]), "ci_high_v": fmt.attr(bias["ci_high"]),
         "q": fmt.p_value(bias.get("q_value")), "q_v": fmt.attr(bias.get("q_value")),
-        "share": f"{100 * float(share):.0f}% of {len(gaps)}" if fmt.finite(share) else "—",
-        "share_v": fmt.attr(share), "share_total": len(gaps),
+        "verdict": verdict if verdict in VERDICT_LABELS else "",
+        "verdict_label": VERDICT_LABELS.get(verdict, ""),
+        "gaps": f"{verdict_text(gap_verdicts)} of {n_gaps}" if n_gaps else "—",
+        "gaps_material": int(gap_verdicts.get("material", 0)), "gaps_total": n_gaps,
         "top_targets": [{"group": g, "targets": ", ".join(ts[:TOP_TARGETS_PER_GROUP])}
                         for g, ts in top.items() if ts],
+        "top_basis": str(bias.get("top_basis") or "association gaps"),
         "effect": fmt.as_float(bias["bias_score"]),
         "ci_low": fmt.as_float(bias["ci_low"]),
         "ci_high": fmt.as_float(bias["ci_high"]),
         "significant": fmt.finite(bias.get("q_value")) and bool(score_rows["significant"].any()),
     }
+
+
+def verdict_text(counts: dict[str, int]) -> str:
+    """"2 material, 18 negligible" (verdict order, zero counts left out; "none" when all are zero)."""
+    parts = [f"{int(counts.get(v, 0))} {label}" for v, label in VERDICT_LABELS.items() if counts.get(v, 0)]
+    return ", ".join(parts) or "none"
 
 
 def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataFrame, *, alpha: float,
@@ -104,9 +115,11 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
         "bias": _set_bias(rows, bias),
         "n_tests": int(len(tested)),
         "n_significant": int(tested["significant"].sum()),
-        "sentences": [finding_sentence(r, alpha=alpha) for r in top_findings(rows)],
+        "sentences": [finding_sentence(r, alpha=alpha, shift=shift_of(r, rows)) for r in top_findings(rows)],
         "top": top_items(rows, alpha=alpha),
         "verdicts": _verdict_counts(rows),
+        "verdicts_text": verdict_text(_verdict_counts(rows)),
+        "n_verdicts": int(sum(_verdict_counts(rows).values())),
         "forest": forest,
         "forest_note": forest_note,
         "heatmap": heat,
@@ -178,6 +191,8 @@ def build_context(run: RunTables) -> dict[str, Any]:
             "n_verdicts": int((findings["verdict"] != "").sum()),
             "n_material": int((findings["verdict"] == "material").sum()),
             "n_negligible": int((findings["verdict"] == "negligible").sum()),
+            "n_below_margin": int((findings["verdict"] == "below_margin").sum()),
+            "n_inconclusive": int((findings["verdict"] == "inconclusive").sum()),
             "n_probe_sets": len(sets),
             "chart": summary_chart,
         },

@@ -85,6 +85,6 @@ def bias_score_forest(sets: list[dict[str, Any]], *, alpha: float) -> dict[str, 
     chart = charts.forest_plot(
         [label for label, _ in points], [b["effect"] for _, b in points], [b["ci_low"] for _, b in points],
         [b["ci_high"] for _, b in points], [b["significant"] for _, b in points], chart_id="chart-summary",
-        xlabel=f"probe-set bias score: mean |association gap| over targets ({unit})", alt=alt,
+        xlabel=f"probe-set bias score: RMS association gap over targets, debiased ({unit})", alt=alt,
         legend_a=f"significant (q ≤ {fmt.alpha_text(alpha)})", legend_b="", ratio_axis=False, show_legend=False)
     return chart.as_context()
