@@ -708,3 +708,32 @@ def test_target_sentences_are_relative_to_a_material_group_shift() -> None:
                                           n_templates=10), seed=0, n_resamples=200)
     texts = [t["text"] for t in top_items(plain, alpha=0.05)]
     assert not any("group shift" in t for t in texts) and texts[0].startswith("'nurse' is 2.")
+
+
+def test_forest_markers_are_filled_by_verdict_not_significance(monkeypatch) -> None:
+    """A significant but negligible gap is drawn hollow; a material one filled (run and summary charts)."""
+    from albert_audit.report import charts, run_figures
+
+    seen: list[list[bool]] = []
+    real = charts.forest_plot
+
+    def spy(labels, effects, lo, hi, filled, **kwargs):
+        seen.append(list(filled))
+        return real(labels, effects, lo, hi, filled, **kwargs)
+
+    monkeypatch.setattr(charts, "forest_plot", spy)
+    rows = pd.DataFrame([
+        {"metric": "logprob_gap", "target": "nurse", "group_a": "f", "group_b": "m", "effect": 1.5,
+         "ci_low": 1.0, "ci_high": 2.0, "significant": True, "verdict": "material"},
+        {"metric": "logprob_gap", "target": "clerk", "group_a": "f", "group_b": "m", "effect": 0.05,
+         "ci_low": 0.02, "ci_high": 0.08, "significant": True, "verdict": "negligible"},
+    ])
+    chart, _ = run_figures.gap_forest(rows, chart_id="g", alpha=0.025)
+    assert seen[-1] == [True, False]
+    assert "1 material" in chart["alt"] and "97.5%" in chart["alt"]
+    sets = [{"name": "a", "bias": {"effect": 0.3, "ci_low": 0.1, "ci_high": 0.5, "unit": "nats",
+                                   "significant": True, "verdict": "negligible"}},
+            {"name": "b", "bias": {"effect": 0.9, "ci_low": 0.5, "ci_high": 1.2, "unit": "nats",
+                                   "significant": True, "verdict": "material"}}]
+    run_figures.bias_score_forest(sets, alpha=0.05)
+    assert seen[-1] == [False, True]

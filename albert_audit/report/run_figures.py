@@ -25,30 +25,32 @@ def gap_forest(rows: pd.DataFrame, *, chart_id: str, alpha: float) -> tuple[dict
         gaps = gaps.assign(_size=-gaps["effect"].abs()).sort_values("_size", kind="mergesort")
         gaps = gaps.head(FOREST_MAX_ROWS)
     gaps = gaps.sort_values("effect", ascending=False, kind="mergesort")
-    n_sig = int(gaps["significant"].sum())
+    material = list(gaps["verdict"].astype(str) == "material")
+    n_material = sum(material)
     if len(pairs) == 1:
         a, b = pairs[0]
         labels = list(gaps["target"])
         short_a, short_b = fmt.short(a, 20), fmt.short(b, 20)
         xlabel = f"log-probability gap, {short_a} − {short_b} (nats); > 0: more likely after {short_a}"
-        legend_a, legend_b = f"significant, higher after {a}", f"significant, higher after {b}"
+        legend_a, legend_b = f"material, higher after {a}", f"material, higher after {b}"
         what = f"{a} minus {b}"
     else:
         labels = [f"{fmt.short(t, 24)}: {fmt.short(a, 16)} − {fmt.short(b, 16)}"
                   for t, a, b in zip(gaps["target"], gaps["group_a"], gaps["group_b"], strict=True)]
         xlabel = "log-probability gap, group A − group B (nats); > 0: more likely after A"
-        legend_a, legend_b = "significant, group A higher", "significant, group B higher"
+        legend_a, legend_b = "material, group A higher", "material, group B higher"
         what = "group A minus group B"
     top, bottom = gaps.iloc[0], gaps.iloc[-1]
     alt = (f"Forest plot of {len(gaps)} per-target log-probability gaps ({what}, in nats) with "
-           f"{fmt.ci_level(alpha)} confidence intervals; {n_sig} significant at q ≤ {fmt.alpha_text(alpha)}. "
+           f"{fmt.ci_level(alpha)} confidence intervals; {n_material} material (beyond the margin at q ≤ "
+           f"{fmt.alpha_text(alpha)}). "
            f"Largest: {labels[0]} {fmt.number(top['effect'])}; smallest: {labels[-1]} "
            f"{fmt.number(bottom['effect'])}.")
     note = (f"Showing the {len(gaps)} largest of {total} per-target comparisons; all of them are in the "
             f"findings table." if total > len(gaps) else "")
     chart = charts.forest_plot(labels, list(gaps["effect"]), list(gaps["ci_low"]), list(gaps["ci_high"]),
-                               list(gaps["significant"]), chart_id=chart_id, xlabel=xlabel, alt=alt,
-                               legend_a=legend_a, legend_b=legend_b)
+                               material, chart_id=chart_id, xlabel=xlabel, alt=alt,
+                               legend_a=legend_a, legend_b=legend_b, legend_none="not material")
     return chart.as_context(), note
 
 
@@ -84,7 +86,8 @@ def bias_score_forest(sets: list[dict[str, Any]], *, alpha: float) -> dict[str, 
            + "; ".join(f"{label} {fmt.number(b['effect'])}" for label, b in points) + ".")
     chart = charts.forest_plot(
         [label for label, _ in points], [b["effect"] for _, b in points], [b["ci_low"] for _, b in points],
-        [b["ci_high"] for _, b in points], [b["significant"] for _, b in points], chart_id="chart-summary",
+        [b["ci_high"] for _, b in points], [b["verdict"] == "material" for _, b in points],
+        chart_id="chart-summary",
         xlabel=f"probe-set bias score: RMS association gap over targets, debiased ({unit})", alt=alt,
-        legend_a=f"significant (q ≤ {fmt.alpha_text(alpha)})", legend_b="", ratio_axis=False, show_legend=False)
+        legend_a=f"material (q ≤ {fmt.alpha_text(alpha)})", legend_b="", ratio_axis=False, show_legend=False)
     return chart.as_context()
