@@ -66,14 +66,22 @@ mode. Every batch is thus exactly gender-balanced for the controls (and for ever
 
 Training: ``AlbertForMaskedLM`` with shared layers (MODEL), one CPU thread by default (2 threads on a shared
 machine were slower, and the thread count can change the last digits). Masking mode per occupation pair: with
-probability ``term_share`` (default 0.3) the gender term is always replaced by [MASK] and the occupation is
+probability ``term_share`` (default 0.4) the gender term is always replaced by [MASK] and the occupation is
 shown (the model learns P(term | occupation), which Kurita et al.'s association reads), else the occupation is
 always [MASK] (P(occupation | term), which logprob_gap reads). Pronoun sentences always mask the pronoun. Every
 other token is masked with probability 0.15 (80/10/10 rule); the loss is taken at the masked positions only.
-AdamW, linear warm-up, linear decay to 0, gradient clipping at 1. The descendant starts from the trained base
-and is fine-tuned on the descendant corpus with all weights trainable, the "vocabulary vectors" (the tied word
-embeddings, which are also the output vectors, and the output bias) at the full learning rate and every other
-weight at 0.1 x (``shared_lr_scale``; a discriminative learning rate, as in gradual fine-tuning practice).
+AdamW, linear warm-up, linear decay to 0, gradient clipping at 1. The base is trained from scratch (all
+weights). The descendant starts from the trained base and is fine-tuned on the descendant corpus with only the
+20 occupation vectors learning (their rows of the tied word embeddings, which are both the occupations' input
+embeddings and their output vectors; ``trainable="occupations"``, no weight decay); the encoder, the head, the
+gender terms' and every other word's vectors stay the base's. All 20 rows learn, the controls' and the
+unchanged occupations' included: nothing tells the trainer which occupations changed, the corpus does. Why:
+with all weights trainable, Adam moved the shared gender features (and the gender terms' vectors) enough to
+shift the unchanged occupations by up to 0.14 nats (logprob_gap) and 0.21 nats (association_gap) between the
+two models, so compare could not show them unchanged within its delta margin (log 1.1 = 0.095 nats); a
+discriminative rate (0.1 x for the shared weights, ``--desc-trainable all --desc-shared-lr-scale 0.1``) fixed
+logprob_gap but still moved unchanged associations by up to 0.16 nats. A descendant that relearns only what
+its data changed is the known answer the comparison needs.
 
 No calibration. Earlier versions ended with a "null calibration" that moved the output vectors of the
 controls (and, in the descendant, of the unchanged occupations) until their mean gap was exactly 0 (or the
@@ -81,9 +89,6 @@ base's value): the template-only sign-flip test of that time called a +0.04-nat 
 in all 16 templates significant. The design now asks whether a gap is beyond a practical margin (log 1.25;
 log 1.1 for a delta between models) with templates and terms crossed, and twin-pair training leaves the
 controls' gaps at a few hundredths of a nat, so the controls must come out ``negligible`` on their own.
-Why the descendant's shared weights learn slowly: with every weight at the full rate, Adam moved the encoder's
-gender features enough to shift the unchanged occupations by up to 0.14 nats between the two models (the delta
-then not shown within log 1.1); the vocabulary vectors alone carry what the descendant corpus changes.
 
 Measured (planted.json, README.md): item values per (occupation, template, term) for logprob_gap
 (log P(occupation at [MASK]), log_softmax in fp32) and association_gap (log P(term | occupation filled in) -
@@ -253,10 +258,12 @@ MODEL = dict(embedding_size=64, hidden_size=128, num_hidden_layers=2, num_hidden
              num_attention_heads=4, intermediate_size=256, max_position_embeddings=64,
              hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
              classifier_dropout_prob=0.0, type_vocab_size=2)
-BASE_TRAIN = dict(steps=2000, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.01, random_mask=0.15,
-                  term_share=0.3, shared_lr_scale=1.0)
-DESC_TRAIN = dict(steps=800, batch_size=128, lr=1e-3, warmup=50, weight_decay=0.01, random_mask=0.15,
-                  term_share=0.3, shared_lr_scale=0.1)
+BASE_TRAIN = dict(steps=2500, batch_size=128, lr=2e-3, warmup=150, weight_decay=0.01, random_mask=0.15,
+                  term_share=0.4)
+# the descendant: only the 20 occupation vectors learn (see the module docstring, "Training")
+DESC_TRAIN = dict(steps=800, batch_size=128, lr=1e-3, warmup=50, weight_decay=0.0, random_mask=0.15,
+                  term_share=0.4, trainable="occupations", shared_lr_scale=1.0)
+TRAINABLE = ("occupations", "all")
 ALPHA = 0.05
 MAX_TOTAL_BYTES = 10 * 1024 * 1024
 
@@ -495,8 +502,9 @@ def encode_corpus(tokenizer, sentences: list[Sentence]) -> Encoded:
 # ----------------------------------------------------------------------------------------- training
 
 def train(model, corpus: Encoded, *, steps: int, batch_size: int, lr: float, warmup: int, weight_decay: float,
-          random_mask: float, term_share: float, shared_lr_scale: float, seed: int, label: str,
-          log_every: int = 500, monitor=None) -> dict[str, float]:
+          random_mask: float, term_share: float, shared_lr_scale: float = 1.0,
+          only_rows: list[int] | None = None, seed: int, label: str, log_every: int = 500,
+          monitor=None) -> dict[str, float]:
     """MLM training on twin pairs; see the module docstring ("Training")."""
     import torch
     import torch.nn.functional as F
@@ -504,17 +512,27 @@ def train(model, corpus: Encoded, *, steps: int, batch_size: int, lr: float, war
     vocab_size = model.config.vocab_size
     generator = torch.Generator().manual_seed(seed)
     vocabulary = {"albert.embeddings.word_embeddings.weight", "predictions.bias"}  # tied read-in/read-out vectors
+    embedding = "albert.embeddings.word_embeddings.weight"
     groups = []
-    for is_vocab in (True, False):
-        for decays in (True, False):
-            params = [p for n, p in model.named_parameters()
-                      if (n in vocabulary) == is_vocab and (p.ndim >= 2 and "LayerNorm" not in n) == decays]
-            scale = 1.0 if is_vocab else shared_lr_scale
-            if params and scale > 0:
-                groups.append({"params": params, "weight_decay": weight_decay if decays else 0.0,
-                               "lr": lr * scale, "scale": scale})
-    for n, p in model.named_parameters():
-        p.requires_grad_(n in vocabulary or shared_lr_scale > 0)
+    if only_rows is not None:  # only these rows of the tied word embeddings learn; nothing else moves
+        weight = dict(model.named_parameters())[embedding]
+        keep = torch.zeros((weight.shape[0], 1))
+        keep[torch.tensor(only_rows)] = 1.0
+        weight.register_hook(lambda grad: grad * keep)
+        for n, p in model.named_parameters():
+            p.requires_grad_(n == embedding)
+        groups.append({"params": [weight], "weight_decay": 0.0})  # decoupled decay would move the frozen rows
+    else:
+        for is_vocab in (True, False):
+            for decays in (True, False):
+                params = [p for n, p in model.named_parameters()
+                          if (n in vocabulary) == is_vocab and (p.ndim >= 2 and "LayerNorm" not in n) == decays]
+                scale = 1.0 if is_vocab else shared_lr_scale
+                if params and scale > 0:
+                    groups.append({"params": params, "weight_decay": weight_decay if decays else 0.0,
+                                   "lr": lr * scale})
+        for n, p in model.named_parameters():
+            p.requires_grad_(n in vocabulary or shared_lr_scale > 0)
     optimizer = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
@@ -798,7 +816,7 @@ def _verdict_rows(planted: dict, prefix: str) -> str:
         f"| {o['occupation']} | {o['change']} | {o['planted_base']:+.1f} | {fmt(o, 'measured_base')} "
         f"({math.exp(o[prefix + 'measured_base']):.2f}x) {o[prefix + 'verdict_base']} | "
         f"{o['planted_descendant']:+.1f} | "
-        f"{fmt(o, 'measured_descendant')} {o[prefix + 'verdict_descendant']} | {fmt(o, 'delta')} "
+        f"{fmt(o, 'measured_descendant')} {o[prefix + 'verdict_descendant']} | {o[prefix + 'delta']:+.3f} "
         f"[{o[prefix + 'delta_interval_90'][0]:+.3f}, {o[prefix + 'delta_interval_90'][1]:+.3f}] | "
         f"{o[prefix + 'change_class']} |"
         for o in planted["occupations"])
@@ -812,6 +830,8 @@ def write_readme(path: Path, planted: dict) -> None:
               "measured descendant verdict | delta [90% interval] | compare's class |\n"
               "|---|---|---|---|---|---|---|---|")
     has_association = "association_gap" in planted["metrics_with_planted_effects"]
+    max_null_delta = max(abs(o[key]) for o in planted["occupations"] if o["change"] in ("unchanged", "control")
+                         for key in ("delta", "association_delta") if key in o)
     if has_association:
         association = f"""
 ### `association_gap` (Kurita et al.: log P(term | occupation filled in) - log P(term | occupation masked))
@@ -827,13 +847,23 @@ occupation twin pairs the gender term is masked and the occupation shown, so the
 noun from an occupation. Kurita et al.'s association (`association_gap`: the person noun scored with the
 occupation filled in vs masked) therefore carries the planted log-odds too (the training corpus gives
 log P(female term | o) - log P(male term | o) = L(o), since every term has the same number of sentences), and
-`tests/test_demo.py` checks it like `logprob_gap`: every planted skew `material` with its sign, no control,
-compare classing exactly the planted changes. It comes out somewhat smaller than planted for the strongest
-skews (the model predicts the masked term less sharply than the occupation).""")
+`tests/test_demo.py` checks it like `logprob_gap`: every planted skew `material` with its sign, every control
+`negligible`, compare classing exactly the planted changes.
+
+Limits: the descendant learns only its occupation vectors, so the amplified couples fall short of their
+planted log-odds (the classes are right; the sizes are smaller than planted). The unchanged occupations and
+the controls are not exactly unchanged either: their occupation vectors keep learning during the fine-tuning,
+and the largest such delta is {max_null_delta:.3f} nats against compare's margin of 0.095. The controls' own
+gaps are a few hundredths of a nat, and with 16 templates x 8 terms per group a control can differ from zero
+"significantly" and still be `negligible`, which is the point of the verdicts.""")
     else:
         association = ""
         can_show = ("Built with `--term-share 0`, the models never see an occupation unmasked: Kurita et al.'s "
                     "association (`association_gap`) is a null by construction.")
+    desc = training["descendant"]
+    desc_trainable = ("only the 20 occupation vectors learning (their rows of the tied word embeddings;\n  "
+                      "encoder, head and all other vectors stay the base's)" if desc["trainable"] == "occupations" else
+                      f"all weights (x {desc['shared_lr_scale']} for all but the vocabulary vectors)")
     text = f"""# Demo models (generated by `scripts/make_demo_models.py`; do not edit)
 
 Two tiny ALBERT masked language models with a **planted, known** gender-occupation bias, for the offline
@@ -841,10 +871,10 @@ demo (`albert-audit demo`) and the known-answer tests. Built with
 
     {planted['command']}
 
-(seed {planted['seed']}, one CPU thread; {planted['timings_s']['total'] / 60:.0f} minutes on a shared 2-core machine,
-training {training['base']['seconds'] + training['descendant']['seconds']:.0f} s of it). No calibration step: every
-number below is what training gave. The script's docstring has the full corpus rules; `planted.json` has every
-number.
+(seed {planted['seed']}, one CPU thread; {planted['timings_s']['total'] / 60:.0f} minutes on a shared 2-core \
+machine, training {training['base']['seconds'] + training['descendant']['seconds']:.0f} s of it). No calibration \
+step: every number below is what training gave. The script's docstring has the full corpus rules; \
+`planted.json` has every number.
 
 | file | what |
 |---|---|
@@ -882,10 +912,9 @@ is one piece, other words are spelled with letters.
 - Masking: in an occupation pair either the occupation is always [MASK] (share {1 - training['base']['term_share']:.1f})
   or the gender term is (share {training['base']['term_share']:.1f}, occupation shown); pronoun sentences
   always mask the pronoun; other tokens 15% (80/10/10).
-- Base: {training['base']['steps']} steps from scratch, lr {training['base']['lr']}. Descendant: the base
-  fine-tuned {training['descendant']['steps']} steps, lr {training['descendant']['lr']} for the vocabulary
-  vectors (tied word embeddings, output bias) and {training['descendant']['lr']} x \
-{training['descendant']['shared_lr_scale']} for every other weight.
+- Base: {training['base']['steps']} steps from scratch, lr {training['base']['lr']}, all weights.
+- Descendant: the base fine-tuned {training['descendant']['steps']} steps, lr {training['descendant']['lr']}, \
+{desc_trainable}.
 
 ## Planted vs measured
 Measured = the design's effect (mean over the 16 templates of the mean item value over female terms - the same
@@ -924,8 +953,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of occupation twin pairs trained with the gender term masked (0: the "
                              "association is a null by construction)")
     parser.add_argument("--desc-lr", type=float, default=DESC_TRAIN["lr"])
+    parser.add_argument("--desc-trainable", choices=TRAINABLE, default=DESC_TRAIN["trainable"],
+                        help="descendant: only the occupation vectors learn, or all weights")
     parser.add_argument("--desc-shared-lr-scale", type=float, default=DESC_TRAIN["shared_lr_scale"],
-                        help="descendant: learning-rate factor of every weight but the vocabulary vectors (0: frozen)")
+                        help="descendant with --desc-trainable all: learning-rate factor of every weight but the "
+                             "vocabulary vectors (tied word embeddings, output bias); 0: frozen")
     parser.add_argument("--desc-weight-decay", type=float, default=DESC_TRAIN["weight_decay"])
     parser.add_argument("--base-from", type=Path, default=None,
                         help="experiments: load the base from this folder instead of training it")
@@ -1013,10 +1045,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4. descendant: fine-tune the base on the descendant corpus
     desc_settings = dict(DESC_TRAIN, steps=args.desc_steps, term_share=args.term_share, lr=args.desc_lr,
-                         shared_lr_scale=args.desc_shared_lr_scale, weight_decay=args.desc_weight_decay)
+                         trainable=args.desc_trainable, shared_lr_scale=args.desc_shared_lr_scale,
+                         weight_decay=args.desc_weight_decay)
     print(f"fine-tuning descendant: {desc_settings}", flush=True)
+    trainable = {k: v for k, v in desc_settings.items() if k != "trainable"}
+    only_rows = target_ids if desc_settings["trainable"] == "occupations" else None
     desc_stats = train(model, desc_data, seed=args.seed + 2, label="descendant", log_every=args.log_every,
-                       monitor=monitor, **desc_settings)
+                       monitor=monitor, only_rows=only_rows, **trainable)
     timings["train_descendant"] = desc_stats["seconds"]
     desc_model = model
     desc_cubes = measure(desc_model, tokenizer, target_ids, names, term_ids)
@@ -1046,7 +1081,11 @@ def main(argv: list[str] | None = None) -> int:
         f" --{name.replace('_', '-')} {value}" for name, value, default in (
             ("seed", args.seed, SEED), ("base_steps", args.base_steps, BASE_TRAIN["steps"]),
             ("desc_steps", args.desc_steps, DESC_TRAIN["steps"]),
-            ("term_share", args.term_share, BASE_TRAIN["term_share"])) if value != default)
+            ("term_share", args.term_share, BASE_TRAIN["term_share"]), ("desc_lr", args.desc_lr, DESC_TRAIN["lr"]),
+            ("desc_trainable", args.desc_trainable, DESC_TRAIN["trainable"]),
+            ("desc_shared_lr_scale", args.desc_shared_lr_scale, DESC_TRAIN["shared_lr_scale"]),
+            ("desc_weight_decay", args.desc_weight_decay, DESC_TRAIN["weight_decay"]),
+            ("threads", args.threads, 1)) if value != default)
     planted = {
         "schema_version": 2,
         "description": "Planted gender-occupation associations of the demo models and what the design's statistics "

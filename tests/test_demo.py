@@ -41,7 +41,9 @@ METRICS = PLANTED["metrics_with_planted_effects"]  # logprob_gap and (Kurita) as
 @pytest.mark.parametrize(("folder", "planted_key"), [("base", "planted_base"), ("candidate_1", "planted_descendant")])
 def test_every_planted_skew_is_material_and_every_control_negligible(demo_dir, metric, folder, planted_key):
     """No calibration: the controls' gaps are what training gave, and equivalence (TOST within log 1.25) must
-    be shown for each; every planted skew must come out material in its planted direction."""
+    be shown for each; every planted skew must come out material in its planted direction. A control may still
+    differ from zero "significantly" (a few hundredths of a nat that the model really has, e.g. lawyer's
+    logprob_gap of -0.026 in the base): the verdict, not raw significance, is the claim."""
     findings = _gaps(pd.read_csv(demo_dir / folder / "findings.csv", keep_default_na=False), metric)
     assert (findings["group_a"] == "female").all() and (findings["group_b"] == "male").all()
     assert (findings["scope"] == "group").all()  # 8 terms per group, 16 templates: claims about the groups
@@ -49,7 +51,7 @@ def test_every_planted_skew_is_material_and_every_control_negligible(demo_dir, m
         found = findings.loc[occupation]
         if occupation in PLANTED["controls"]:
             assert found["verdict"] == "negligible", f"control {occupation}: {found.to_dict()}"
-            assert not found["significant"], f"control {occupation} flagged: {found.to_dict()}"
+            assert abs(found["effect"]) < float(found["margin"]) / 4, f"control {occupation}: {found.to_dict()}"
         else:
             assert found["verdict"] == "material", (occupation, found.to_dict())
             assert found["significant"] and found["q_value"] <= 0.05, occupation
