@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build the offline demo: two tiny ALBERT masked LMs with a planted, known gender-occupation bias.
 
-Run from the repository root with the project's Python (no network; about 6 minutes, most of it training):
+Run from the repository root with the project's Python (no network; about 7 minutes, most of it training):
 
     python scripts/make_demo_models.py            # writes albert_audit/demo_models/
     python scripts/make_demo_models.py --check    # the same, and exit 1 if a known-answer goal fails
@@ -1086,6 +1086,8 @@ def main(argv: list[str] | None = None) -> int:
             ("desc_shared_lr_scale", args.desc_shared_lr_scale, DESC_TRAIN["shared_lr_scale"]),
             ("desc_weight_decay", args.desc_weight_decay, DESC_TRAIN["weight_decay"]),
             ("threads", args.threads, 1)) if value != default)
+    if args.base_from is not None:  # an experiment: the base was loaded, not trained by this command
+        command += f" --base-from {args.base_from}"
     planted = {
         "schema_version": 2,
         "description": "Planted gender-occupation associations of the demo models and what the design's statistics "
