@@ -34,29 +34,52 @@ def test_demo_writes_both_reports(demo_dir, capsys):
         assert (demo_dir / name).is_file(), name
 
 
-def test_base_audit_finds_every_planted_skew_material_and_no_control(demo_dir, metric="logprob_gap"):
-    findings = _gaps(pd.read_csv(demo_dir / "base" / "findings.csv", keep_default_na=False), metric)
+METRICS = PLANTED["metrics_with_planted_effects"]  # logprob_gap and (Kurita) association_gap
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize(("folder", "planted_key"), [("base", "planted_base"), ("candidate_1", "planted_descendant")])
+def test_every_planted_skew_is_material_and_every_control_negligible(demo_dir, metric, folder, planted_key):
+    """No calibration: the controls' gaps are what training gave, and equivalence (TOST within log 1.25) must
+    be shown for each; every planted skew must come out material in its planted direction. A control may still
+    differ from zero "significantly" (a few hundredths of a nat that the model really has, e.g. lawyer's
+    logprob_gap of -0.026 in the base): the verdict, not raw significance, is the claim."""
+    findings = _gaps(pd.read_csv(demo_dir / folder / "findings.csv", keep_default_na=False), metric)
     assert (findings["group_a"] == "female").all() and (findings["group_b"] == "male").all()
     assert (findings["scope"] == "group").all()  # 8 terms per group, 16 templates: claims about the groups
     for occupation, row in OCCUPATIONS.items():
         found = findings.loc[occupation]
         if occupation in PLANTED["controls"]:
-            assert not found["significant"], f"control {occupation} flagged: {found.to_dict()}"
-            assert found["verdict"] != "material", f"control {occupation} material: {found.to_dict()}"
+            assert found["verdict"] == "negligible", f"control {occupation}: {found.to_dict()}"
+            assert abs(found["effect"]) < float(found["margin"]) / 4, f"control {occupation}: {found.to_dict()}"
         else:
             assert found["verdict"] == "material", (occupation, found.to_dict())
             assert found["significant"] and found["q_value"] <= 0.05, occupation
-            assert np.sign(found["effect"]) == np.sign(row["planted_base"]), occupation
-            assert found["direction"] == ("a>b" if row["planted_base"] > 0 else "b>a")
+            assert np.sign(found["effect"]) == np.sign(row[planted_key]), occupation
+            assert found["direction"] == ("a>b" if row[planted_key] > 0 else "b>a")
 
 
-def test_estimated_effects_track_the_planted_log_odds(demo_dir):
-    findings = _gaps(pd.read_csv(demo_dir / "base" / "findings.csv"))
-    planted = np.array([OCCUPATIONS[t]["planted_base"] for t in findings.index])
-    assert np.corrcoef(planted, findings["effect"].to_numpy())[0, 1] >= 0.9
+@pytest.mark.parametrize("metric", METRICS)
+def test_estimated_effects_track_the_planted_log_odds(demo_dir, metric):
+    for folder, key in (("base", "planted_base"), ("candidate_1", "planted_descendant")):
+        findings = _gaps(pd.read_csv(demo_dir / folder / "findings.csv"), metric)
+        planted = np.array([OCCUPATIONS[t][key] for t in findings.index])
+        assert np.corrcoef(planted, findings["effect"].to_numpy())[0, 1] >= 0.9, (folder, metric)
 
 
-def test_compare_classes_exactly_the_amplified_and_reduced_occupations(demo_dir, metric="logprob_gap"):
+@pytest.mark.parametrize("metric", METRICS)
+def test_the_builder_and_the_pipeline_agree(demo_dir, metric):
+    """planted.json holds what the builder measured with its own code; the engine must find the same."""
+    prefix = "" if metric == "logprob_gap" else "association_"
+    for folder, stage in (("base", "base"), ("candidate_1", "descendant")):
+        findings = _gaps(pd.read_csv(demo_dir / folder / "findings.csv", keep_default_na=False), metric)
+        for occupation, row in OCCUPATIONS.items():
+            assert findings.loc[occupation, "effect"] == pytest.approx(row[f"{prefix}measured_{stage}"], abs=1e-3)
+            assert findings.loc[occupation, "verdict"] == row[f"{prefix}verdict_{stage}"], (folder, occupation)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_compare_classes_exactly_the_amplified_and_reduced_occupations(demo_dir, metric):
     deltas = _gaps(pd.read_csv(demo_dir / "deltas.csv", keep_default_na=False), metric)
     for occupation, row in OCCUPATIONS.items():
         # the unchanged occupations and the controls: the delta is shown within the margin (log 1.1)
@@ -68,13 +91,8 @@ def test_compare_classes_exactly_the_amplified_and_reduced_occupations(demo_dir,
             assert got["ci_low"] * got["ci_high"] > 0, "the CI excludes zero"
 
 
-def test_kurita_association_is_null_in_the_demo_models(demo_dir):
-    """The demo builder always masks the occupation while training, so the demo models never predict a person
-    noun from an occupation they see: Kurita et al.'s association (the term scored with the target filled in
-    vs masked) is zero by construction. It is a known null here: no occupation may come out material, and no
-    change between the two models either."""
-    findings = _gaps(pd.read_csv(demo_dir / "base" / "findings.csv", keep_default_na=False), "association_gap")
-    assert (findings["verdict"] != "material").all(), findings["verdict"].value_counts().to_dict()
-    assert findings["effect"].abs().max() < 0.1
-    deltas = _gaps(pd.read_csv(demo_dir / "deltas.csv", keep_default_na=False), "association_gap")
-    assert not deltas["change"].isin(["amplified", "reduced", "reversed", "emerged"]).any()
+def test_the_association_is_trained_not_a_null():
+    """The builder trains the term-at-mask direction (occupation shown, person noun masked), so Kurita's
+    association carries the planted skews; built with --term-share 0 it would be a null by construction."""
+    assert "association_gap" in METRICS
+    assert PLANTED["training"]["base"]["term_share"] > 0

@@ -144,30 +144,61 @@ def test_planted_table_matches_the_probe_set(planted, probes):
         assert abs(row["realised_base"]["mean"] - base) < 0.1
 
 
-def test_base_model_shows_the_planted_gaps(models, probes, planted):
-    gaps = _gaps(*models["base"], probes)
+GAP_MARGIN = math.log(1.25)  # the design's default margin of a log-ratio gap
+DELTA_MARGIN = math.log(1.1)  # and of a delta between two models
+
+
+def _association(model, tokenizer, probes) -> np.ndarray:
+    """Kurita's association gap per [template, target]: log P(term at its mask | target filled in) - log P(term
+    at its mask | target masked), mean over female terms - mean over male terms (every target is one piece and
+    starts with a consonant, so the template's "a" stays)."""
+    import torch
+
+    groups = {g.name: list(g.terms) for g in probes.groups}
+    terms = groups["female"] + groups["male"]
+    term_ids = [tokenizer(" " + t, add_special_tokens=False)["input_ids"][0] for t in terms]
+    mask = tokenizer.mask_token
+    texts = [t.text.replace("[MASK]", target).replace("<group>", mask)
+             for t in probes.templates for target in probes.targets]
+    texts += [t.text.replace("<group>", mask) for t in probes.templates]
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    first = (enc["input_ids"] == tokenizer.mask_token_id).int().argmax(dim=1)
+    logp = torch.log_softmax(logits[torch.arange(len(texts)), first].float(), dim=-1)[:, term_ids].double().numpy()
+    n_t, n_o = len(probes.templates), len(probes.targets)
+    association = logp[: n_t * n_o].reshape(n_t, n_o, len(terms)) - logp[n_t * n_o:].reshape(n_t, 1, len(terms))
+    n_female = len(groups["female"])
+    return association[:, :, :n_female].mean(axis=2) - association[:, :, n_female:].mean(axis=2)
+
+
+@pytest.mark.parametrize(("measure", "prefix"), [(_gaps, ""), (_association, "association_")])
+def test_base_model_shows_the_planted_gaps(models, probes, planted, measure, prefix):
+    """Recomputed with plain torch: the values planted.json reports, every skew with its planted sign in every
+    template, and the controls (no calibration: their gaps are what training gave) well inside the margin."""
+    gaps = measure(*models["base"], probes)
     mean = gaps.mean(axis=0)
     rows = planted["occupations"]
     planted_base = np.array([r["planted_base"] for r in rows])
-    np.testing.assert_allclose(mean, [r["measured_base"] for r in rows], atol=1e-3)
+    np.testing.assert_allclose(mean, [r[f"{prefix}measured_base"] for r in rows], atol=1e-3)
     for k, row in enumerate(rows):
         if row["change"] == "control":
-            assert abs(mean[k]) < 0.01, row["occupation"]
-            assert (gaps[:, k] > 0).any() and (gaps[:, k] < 0).any(), f"{row['occupation']}: one-signed"
+            assert abs(mean[k]) < GAP_MARGIN / 2, row["occupation"]
         else:
             signs = np.sign(gaps[:, k])
             assert (signs == np.sign(planted_base[k])).all(), f"{row['occupation']}: {gaps[:, k]}"
     assert np.corrcoef(planted_base, mean)[0, 1] >= 0.9
 
 
-def test_descendant_moves_as_planted(models, probes, planted):
-    base = _gaps(*models["base"], probes)
-    delta = _gaps(*models["descendant"], probes) - base
+@pytest.mark.parametrize("measure", [_gaps, _association])
+def test_descendant_moves_as_planted(models, probes, planted, measure):
+    base = measure(*models["base"], probes)
+    delta = measure(*models["descendant"], probes) - base
     for k, row in enumerate(planted["occupations"]):
         away = np.sign(row["planted_base"]) * delta[:, k]  # > 0: further from 0 than in the base
         if row["change"] == "amplified":
             assert (away > 0).all(), row["occupation"]
         elif row["change"] == "reduced":
             assert (away < 0).all(), row["occupation"]
-        else:
-            assert abs(delta[:, k].mean()) < 0.01, row["occupation"]
+        else:  # unchanged and controls: the mean delta inside the delta margin (compare tests the interval)
+            assert abs(delta[:, k].mean()) < DELTA_MARGIN, row["occupation"]
