@@ -92,6 +92,8 @@ ITEMS = TableSpec(ITEMS_FILE, (
            default="neutral"),
     Column("term_reference_share", "float64", "the term's share in the set's first term-keyed reference; NaN if none",
            default=float("nan")),
+    Column("group_factors", "str", 'a crossed set\'s levels of the group, "race=black;gender=female" ("" if none)',
+           default=""),
 ))
 
 TARGETS = TableSpec(TARGETS_FILE, (
