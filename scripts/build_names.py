@@ -32,7 +32,8 @@ EXCLUDE = {
     "Summer", "Holly", "Hope", "Faith", "Joy", "Misty", "Destiny", "Brandy", "Candy", "Chance", "Chase",
     "Hunter", "Wade", "Dusty", "Rusty", "Cody", "Bill", "Will", "Mark", "Jack", "Drew", "Grant", "Lance",
     "Miles", "Cliff", "Dale", "Glen", "Gene", "Ray", "Rob", "Sandy", "Penny", "Ginger", "Iris", "Ivy", "Rose",
-    "Sherry", "Brandi", "Hans", "Denton", "Derik", "Keven", "Douglass",  # a drink, a nationality, a town, variant spellings
+    # a drink, a nationality, a town, variant spellings
+    "Sherry", "Brandi", "Hans", "Denton", "Derik", "Keven", "Douglass",
 }
 
 

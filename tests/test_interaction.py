@@ -94,7 +94,8 @@ def test_four_races_by_two_genders_give_one_row_per_race_pair():
     assert set(items.loc[items["group"] == "asian_men", "group_factors"]) == {"race=asian;gender=men"}
     rng = np.random.default_rng(0)
     slot = items[items["group"] != ""]
-    targets = pd.DataFrame({"item_id": np.repeat(slot["item_id"].to_numpy(), 2), "target": ["angry", "calm"] * len(slot)})
+    targets = pd.DataFrame({"item_id": np.repeat(slot["item_id"].to_numpy(), 2),
+                            "target": ["angry", "calm"] * len(slot)})
     targets["logprob"] = rng.normal(-5, 1, len(targets))
     targets["term_logprob"] = targets["logprob"]
     targets["term_prior_logprob"] = -3.0
