@@ -96,6 +96,20 @@ def compute_findings(
                  margin=check_margin(margin))
 
     items = _prepare_items(items)
+    rows: list[dict[str, Any]] = []
+    for data in probe_set_scores(items, targets, fills):
+        rows.extend(probe_set_rows(data, cfg))
+    return add_verdicts(_finish(rows, items, cfg), alpha=cfg.alpha)
+
+
+def probe_set_scores(items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame | None = None
+                     ) -> list[ProbeSetScores]:
+    """Each probe set's scores as the metrics read them (run order): the items of neutral templates with a
+    group slot (:func:`albert_audit.units.counted_items`) joined to their target and fill rows. Also what the
+    report reads to draw a metric's data (e.g. the reference-alignment points)."""
+    items = _prepare_items(items)
+    if fills is None:
+        fills = pd.DataFrame(columns=list(_FILL_COLUMNS))
     targets = _prepare_scores(targets, _TARGET_COLUMNS, ["item_id", "target"], "targets", items["item_id"])
     fills = _prepare_scores(fills, _FILL_COLUMNS, ["item_id", "rank"], "fills", items["item_id"])
     slot = items[units.counted_items(items)]  # stereotype-eliciting templates stay out of the statistics
@@ -104,14 +118,12 @@ def compute_findings(
     tjoined = targets.merge(item_info, on="item_id", how="inner", sort=False)
     tjoined["target"] = tjoined["target"].astype(str)
     fjoined = fills.merge(item_info, on="item_id", how="inner", sort=False)
-
-    rows: list[dict[str, Any]] = []
+    out = []
     for probe_set in pd.unique(items["probe_set"]):
         groups = [str(g) for g in pd.unique(slot.loc[slot["probe_set"] == probe_set, "group"])]
-        data = ProbeSetScores(name=probe_set, groups=groups, targets=tjoined[tjoined["probe_set"] == probe_set],
-                              fills=fjoined[fjoined["probe_set"] == probe_set])
-        rows.extend(probe_set_rows(data, cfg))
-    return add_verdicts(_finish(rows, items, cfg), alpha=cfg.alpha)
+        out.append(ProbeSetScores(name=probe_set, groups=groups, targets=tjoined[tjoined["probe_set"] == probe_set],
+                                  fills=fjoined[fjoined["probe_set"] == probe_set]))
+    return out
 
 
 def probe_set_rows(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
