@@ -21,6 +21,9 @@ ITEMS_FILE = "items.parquet"
 FILLS_FILE = "fills.parquet"
 TARGETS_FILE = "targets.parquet"
 FINDINGS_FILE = "findings.csv"
+ELICITING_FINDINGS_FILE = "findings_stereotype_eliciting.csv"
+"""The same statistics over the stereotype-eliciting templates alone (own FDR families; absent when the run
+has no such template). findings.csv uses the neutral templates only."""
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
 CHECKPOINT_FOLDER = ".partial"
@@ -34,7 +37,7 @@ COMPARE_REPORT_FILE = "compare.html"
 BENCHMARK_DELTAS_FILE = "benchmark_deltas.csv"
 """compare with --benchmark: paired deltas of the share-of-pairs benchmarks (albert_audit.benchmarks.deltas)."""
 
-RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
+RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, ELICITING_FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
 """Every output file of `albert-audit run` (removed before a rerun writes the folder again)."""
 RUN_OUTPUTS = (*RUN_FILES, BENCHMARKS_FOLDER)
 """What a run's commit replaces as a whole: its files and the benchmark tables' folder."""
@@ -152,6 +155,9 @@ FINDINGS = TableSpec(FINDINGS_FILE, (
     Column("pi_high", "float64", "upper end of that prediction interval"),
 ))
 
+ELICITING_FINDINGS = TableSpec(ELICITING_FINDINGS_FILE, FINDINGS.columns)
+"""findings_stereotype_eliciting.csv: the findings columns, rows of the stereotype-eliciting templates alone."""
+
 DELTAS = TableSpec(DELTAS_FILE, (
     Column("probe_set", "str", "the probe set's name"),
     Column("metric", "str", "a metric id that compare reports deltas for"),
@@ -178,7 +184,7 @@ DELTAS = TableSpec(DELTAS_FILE, (
     Column("candidate_verdict", "str", "the candidate finding's verdict (its findings.csv)"),
 ))
 
-TABLES = {spec.file: spec for spec in (ITEMS, TARGETS, FILLS, FINDINGS, DELTAS)}
+TABLES = {spec.file: spec for spec in (ITEMS, TARGETS, FILLS, FINDINGS, ELICITING_FINDINGS, DELTAS)}
 
 _TRUE = frozenset({"true", "1", "1.0", "yes"})
 _FALSE = frozenset({"false", "0", "0.0", "no", ""})

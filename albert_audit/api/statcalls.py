@@ -27,13 +27,14 @@ def _optional(func: Callable[..., Any], flag: str, name: str, value: float | Non
 
 
 def compute_findings(items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
-                     stats: StatsOptions) -> pd.DataFrame:
-    """The findings table of score tables with ``stats`` (seed, alpha, n_resamples, unit, margin)."""
+                     stats: StatsOptions, **more: Any) -> pd.DataFrame:
+    """The findings table of score tables with ``stats`` (seed, alpha, n_resamples, unit, margin); ``more``:
+    further keywords of ``metrics.compute_findings`` (``tags``)."""
     from albert_audit import metrics
 
     func = metrics.compute_findings
     return func(items, targets, fills, seed=stats.seed, alpha=stats.alpha, n_resamples=stats.n_resamples,
-                unit=stats.unit, **_optional(func, "--margin", "margin", stats.margin))
+                unit=stats.unit, **_optional(func, "--margin", "margin", stats.margin), **more)
 
 
 def compute_deltas(base: Any, candidates: list[Any], stats: StatsOptions, *,

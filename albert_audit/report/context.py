@@ -30,6 +30,7 @@ from albert_audit.metrics.alignment import points as alignment_points
 from albert_audit.metrics.findings import probe_set_scores
 from albert_audit.report import fmt
 from albert_audit.report.alignment_section import alignment_section
+from albert_audit.report.eliciting_section import eliciting_section
 from albert_audit.report.benchmark_section import HEADERS as BENCHMARK_HEADERS
 from albert_audit.report.benchmark_section import benchmark_rows, benchmark_section, benchmark_toc
 from albert_audit.report.metadata import run_appendix, run_header
@@ -80,7 +81,8 @@ def _set_bias(rows: pd.DataFrame, bias: dict[str, Any] | None) -> dict[str, Any]
 
 def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataFrame, *, alpha: float,
                        method_index: dict[str, int], top_k: int, bias: dict[str, Any] | None,
-                       cells: pd.DataFrame | None, points: Any = None) -> dict[str, Any]:
+                       cells: pd.DataFrame | None, points: Any = None,
+                       eliciting: pd.DataFrame | None = None) -> dict[str, Any]:
     items = run.items
     rows = findings[findings["probe_set"] == name]
     its = items[items["probe_set"] == name]
@@ -114,6 +116,7 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
         "forest": forest,
         "forest_note": forest_note,
         "alignment": alignment,
+        "eliciting": eliciting_section(name, items, eliciting, alpha=alpha, method_index=method_index),
         "heatmap": heat,
         "fills": top_fills_table(items, run.fills, name, k=min(TOP_FILLS, top_k) if top_k else TOP_FILLS),
         "findings_headers": findings_headers(alpha),
@@ -162,12 +165,15 @@ def build_context(run: RunTables) -> dict[str, Any]:
     findings = findings.drop(benchmark_rows(findings).index)
     top_k = int(summary["top_k"]) if fmt.finite(summary.get("top_k")) else TOP_FILLS
     names = list(dict.fromkeys(list(run.items["probe_set"]) + list(findings["probe_set"])))
-    method_index = {m: i + 1 for i, m in enumerate(dict.fromkeys(m for m in findings["method"] if m))}
+    eliciting = (typed_findings(run.eliciting, run.folder / contract.ELICITING_FINDINGS_FILE)
+                 if run.eliciting is not None else None)
+    methods = list(findings["method"]) + (list(eliciting["method"]) if eliciting is not None else [])
+    method_index = {m: i + 1 for i, m in enumerate(dict.fromkeys(m for m in methods if m))}
     summaries = summarise_bias(findings, top_n=TOP_TARGETS_PER_GROUP)
     cells = template_cells(run.items, run.targets)["logprob"] if len(run.targets) else None
     points = _alignment_points(run, findings)
     sets = [_probe_set_context(name, i, run, findings, alpha=alpha, method_index=method_index, top_k=top_k,
-                               bias=summaries.get(name), cells=cells, points=points.get(name))
+                               bias=summaries.get(name), cells=cells, points=points.get(name), eliciting=eliciting)
             for i, name in enumerate(names)]
     summary_chart = bias_score_forest(sets, alpha=alpha)
     tested = findings[fmt.finite_mask(findings["q_value"])]
