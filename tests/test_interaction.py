@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from albert_audit.errors import AuditError
 from albert_audit.expand import expand_items
@@ -129,3 +130,35 @@ targets: [x, y]
 """)
     with pytest.raises(AuditError, match=problem):
         load_probe_set(path)
+
+
+def test_report_shows_the_interaction_part(tmp_path):
+    from albert_audit.report.context import build_context
+    from albert_audit.report.render import render_report
+    from albert_audit.results import read_run
+    from tests.test_report import _summary, _write_run, parse
+
+    items, targets, fills = crossed_tables(interaction=-1.2)
+    findings = compute_findings(items, targets, fills, seed=1, n_resamples=FAST)
+    run = _write_run(tmp_path / "run", items, targets, fills, findings, _summary("toy", ["toy"]))
+    html = render_report(run).read_text(encoding="utf-8")
+    assert parse(html).errors == []
+    part = build_context(read_run(run, need_findings=True))["probe_sets"][0]["interaction"]
+    assert part["n_rows"] == 2 and part["n_targets"] == 2 and part["verdicts"]["material"] == 1
+    assert part["contrasts"] == ["black (female - male) vs white (female - male)"]
+    effect = _rows(findings, "angry").iloc[0]["effect"]
+    text = part["top"][0]["text"]
+    # a negative contrast names the level with the larger gap first
+    assert text.startswith(f"'angry': the female − male gap is {abs(effect):.2f} nats larger among white than "
+                           "among black (ratio of the two probability ratios")
+    assert "material: beyond the 1.25x margin; generalises to new terms" in text
+    assert "Interaction beyond the two main effects" in html
+    assert str(escape(text)) in html
+
+
+def test_interaction_sentence_for_an_undefined_row():
+    from albert_audit.report.interaction_section import interaction_sentence
+
+    row = {"target": "x", "group_a": "a1 (b1 - b2)", "group_b": "a2 (b1 - b2)", "effect": float("nan"),
+           "ci_low": float("nan"), "ci_high": float("nan"), "q_value": float("nan"), "verdict": "inconclusive"}
+    assert interaction_sentence(row, alpha=0.05) == "'x': the b1 − b2 gap among a1 vs among a2: undefined"

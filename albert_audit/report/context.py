@@ -30,9 +30,10 @@ from albert_audit.metrics.alignment import points as alignment_points
 from albert_audit.metrics.findings import probe_set_scores
 from albert_audit.report import fmt
 from albert_audit.report.alignment_section import alignment_section
-from albert_audit.report.eliciting_section import eliciting_section
 from albert_audit.report.benchmark_section import HEADERS as BENCHMARK_HEADERS
 from albert_audit.report.benchmark_section import benchmark_rows, benchmark_section, benchmark_toc
+from albert_audit.report.eliciting_section import eliciting_section
+from albert_audit.report.interaction_section import interaction_section
 from albert_audit.report.metadata import run_appendix, run_header
 from albert_audit.report.narrative import VERDICT_LABELS, finding_sentence, top_findings, top_items
 from albert_audit.report.run_figures import FOREST_MAX_ROWS, bias_score_forest, gap_forest, means_heatmap
@@ -116,6 +117,7 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
         "forest": forest,
         "forest_note": forest_note,
         "alignment": alignment,
+        "interaction": interaction_section(rows, alpha=alpha),
         "eliciting": eliciting_section(name, items, eliciting, alpha=alpha, method_index=method_index),
         "heatmap": heat,
         "fills": top_fills_table(items, run.fills, name, k=min(TOP_FILLS, top_k) if top_k else TOP_FILLS),
