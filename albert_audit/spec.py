@@ -1234,6 +1234,11 @@ def _build_factors(
         factors.append((name, tuple(str(v) for v in levels)))
     (_, first), (_, second) = factors
     cells = [f"{a}_{b}" for a in first for b in second]
+    if len(set(cells)) != len(cells):
+        twice = sorted({c for c in cells if cells.count(c) > 1})
+        problems.error(key_node, f"factors: the group name {quoted(twice[0])} stands for two combinations of "
+                                 "levels; rename a level")
+        return ()
     missing = [c for c in cells if c not in group_names]
     extra = [g for g in group_names if g not in cells]
     if missing or extra:

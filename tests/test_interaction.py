@@ -112,6 +112,7 @@ def test_four_races_by_two_genders_give_one_row_per_race_pair():
     ("factors: {race: [black], gender: [female, male]}", "at least 2 distinct levels"),
     ("factors: {race: [black, white, asian], gender: [female, male]}", "no group for asian_female"),
     ("factors: {race: [black, white], gender: [female, mael]}", "match no combination"),
+    ("factors: {race: [black, black_f], gender: [female, f_female]}", "'black_f_female' stands for two combinations"),
 ])
 def test_factors_key_is_validated(tmp_path, factors, problem):
     path = write_probe_file(tmp_path, "crossed", f"""
