@@ -108,3 +108,8 @@ def test_sets_without_a_reference_get_no_alignment_section(tmp_path):
     context = build_context(read_run(run, need_findings=True))
     assert context["probe_sets"][0]["alignment"] is None
     assert "Reference alignment" not in render_report(run).read_text(encoding="utf-8")
+
+
+def test_a_tiny_slope_does_not_read_as_zero():
+    text = alignment_sentence(_row(9.2e-07, 5.9e-07, 1.0e-06), alpha=0.05)
+    assert "grows 9.2e-07 nats per logit" in text and "slope 5.9e-07 to 1.0e-06" in text

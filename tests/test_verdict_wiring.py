@@ -93,7 +93,7 @@ def test_margin_override_changes_verdicts_alpha_too() -> None:
     default = compute_findings(*tables, seed=0, n_resamples=N)
     narrow = compute_findings(*tables, seed=0, n_resamples=N, margin=0.1, alpha=0.025)
     judged = [m for m in registry.metric_ids() if registry.metric(m).margin is not None]
-    assert judged == ["logprob_gap", "association_gap"]
+    assert judged == ["logprob_gap", "association_gap", "interaction"]  # interaction: crossed sets only
     signed = default["metric"].isin(judged)
     assert np.allclose(default.loc[signed, "margin"], math.log(1.25))
     assert np.allclose(narrow.loc[signed, "margin"], 0.1)

@@ -50,9 +50,10 @@ def alignment_sentence(row: pd.Series | dict[str, Any], *, alpha: float, n_words
     word = verdict(low, high)
     moves = "grows" if slope >= 0 else "falls"
     words = f"; {n_words} words" if n_words is not None else ""
-    return (f"The model's skew ({a} − {b}) {moves} {fmt.number(abs(slope))} nats per logit of the reference "
-            f"share: {VERDICT_TEXT[word]} ({fmt.ci_label(alpha)} of the slope {fmt.number(low)} to "
-            f"{fmt.number(high)}, {WHERE_TEXT[word]}; {_p_phrase(row['p_value'])}{words}).")
+    tiny = {"keep_tiny": True}  # a toy model's slope of 1e-6 must not read as 0.00
+    return (f"The model's skew ({a} − {b}) {moves} {fmt.number(abs(slope), **tiny)} nats per logit of the "
+            f"reference share: {VERDICT_TEXT[word]} ({fmt.ci_label(alpha)} of the slope {fmt.number(low, **tiny)} "
+            f"to {fmt.number(high, **tiny)}, {WHERE_TEXT[word]}; {_p_phrase(row['p_value'])}{words}).")
 
 
 def _p_phrase(value: Any) -> str:
