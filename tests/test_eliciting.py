@@ -9,6 +9,7 @@ import pandas as pd
 from albert_audit import contract, stats, units
 from albert_audit.api import AuditConfig, analyze_run, run_audit
 from albert_audit.metrics import compute_findings
+from albert_audit.metrics.core import row
 from tests.conftest import write_probe_file
 from tests.test_metrics import TWO, make_tables
 
@@ -87,3 +88,20 @@ def test_run_writes_the_eliciting_table_and_the_report_shows_it_apart(tmp_path, 
                           n_resamples=200, progress=False))
     assert not (out / contract.ELICITING_FINDINGS_FILE).exists()
     assert "Stereotype-eliciting templates" not in (out / contract.REPORT_FILE).read_text(encoding="utf-8")
+
+
+def test_report_part_shows_the_strongest_rows_and_says_how_many_there_are():
+    from albert_audit.metrics.findings import typed
+    from albert_audit.report.eliciting_section import MAX_ROWS, eliciting_section
+
+    items = pd.DataFrame({"probe_set": "s", "template_id": [0, 1], "template": ["A <group> [MASK].", "B"],
+                          "template_tag": ["neutral", "stereotype_eliciting"]})
+    rows = [row("s", "logprob_gap", target=f"t{i:02d}", group_a="a", group_b="b", effect=0.01 * i, p_value=0.5,
+                q_value=0.5, method="m", verdict="inconclusive") for i in range(50)]
+    rows[7].update(verdict="material", q_value=0.01, significant=True)
+    rows[3].update(q_value=0.02, significant=True)
+    part = eliciting_section("s", items, typed(pd.DataFrame(rows)), alpha=0.05, method_index={"m": 1})
+    assert part["templates"] == ["B"] and len(part["rows"]) == MAX_ROWS == 40
+    assert part["caption"].startswith("the 40 strongest of 50 rows of findings_stereotype_eliciting.csv")
+    assert [r["cells"][1]["text"] for r in part["rows"][:3]] == ["t07", "t03", "t49"]
+    assert part["n_tests"] == 50 and part["n_significant"] == 2
