@@ -137,11 +137,12 @@ def test_report_shows_the_interaction_part(tmp_path):
     from albert_audit.report.context import build_context
     from albert_audit.report.render import render_report
     from albert_audit.results import read_run
-    from tests.test_report import _summary, _write_run, parse
+    from tests.test_report import parse
+    from tests.test_report_alignment import write_scored_run
 
     items, targets, fills = crossed_tables(interaction=-1.2)
     findings = compute_findings(items, targets, fills, seed=1, n_resamples=FAST)
-    run = _write_run(tmp_path / "run", items, targets, fills, findings, _summary("toy", ["toy"]))
+    run = write_scored_run(tmp_path / "run", items, targets, fills, findings)
     html = render_report(run).read_text(encoding="utf-8")
     assert parse(html).errors == []
     part = build_context(read_run(run, need_findings=True))["probe_sets"][0]["interaction"]

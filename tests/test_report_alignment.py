@@ -3,6 +3,7 @@ its fit line, escaping of target names, and the section end to end from a run fo
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -20,9 +21,26 @@ from albert_audit.report.render import render_report
 from albert_audit.report.run_figures import alignment_chart
 from albert_audit.results import read_run
 from tests.test_metrics import TWO, make_tables
-from tests.test_report import _summary, _write_run, parse
+from tests.test_report import parse
 
 HOSTILE = '<b>&"nurse</b>'
+
+
+def write_scored_run(folder: Path, items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
+                     findings: pd.DataFrame) -> Path:
+    """A run folder of score tables and their findings, with the summary.json fields the report reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    items.to_parquet(folder / "items.parquet", index=False)
+    targets.to_parquet(folder / "targets.parquet", index=False)
+    fills.to_parquet(folder / "fills.parquet", index=False)
+    findings.to_csv(folder / "findings.csv", index=False)
+    summary = {"schema_version": 1, "tool_version": "0.1.0", "created_utc": "2026-01-02T03:04:05+00:00",
+               "model": {"id": "toy", "revision": "main"}, "device": "cpu", "dtype": "float32", "seed": 0,
+               "alpha": 0.05, "n_resamples": 400, "top_k": 5, "counts": {"items": len(items)},
+               "probe_files": [{"name": n, "path": f"{n}.yaml", "sha256": "ab" * 32}
+                               for n in pd.unique(items["probe_set"])]}
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return folder
 
 
 def _row(slope: float, low: float, high: float, p: float = 0.004) -> dict:
@@ -82,7 +100,7 @@ def _alignment_run(folder: Path, slope: float) -> Path:
     items, targets, fills = make_tables(groups=TWO, targets=tuple(shares), gaps=gaps, noise=0.1)
     targets["reference_share"] = targets["target"].map(shares)
     findings = compute_findings(items, targets, fills, seed=0, n_resamples=400)
-    return _write_run(folder, items, targets, fills, findings, _summary("toy", ["toy"]))
+    return write_scored_run(folder, items, targets, fills, findings)
 
 
 @pytest.mark.parametrize(("slope", "verdict"), [(1.0, "tracks"), (2.5, "exceeds"), (-1.0, "inverts")])
@@ -104,7 +122,7 @@ def test_report_shows_the_alignment_sentence_and_chart(tmp_path, slope, verdict)
 def test_sets_without_a_reference_get_no_alignment_section(tmp_path):
     items, targets, fills = make_tables(groups=TWO)
     findings = compute_findings(items, targets, fills, seed=0, n_resamples=200)
-    run = _write_run(tmp_path / "run", items, targets, fills, findings, _summary("toy", ["toy"]))
+    run = write_scored_run(tmp_path / "run", items, targets, fills, findings)
     context = build_context(read_run(run, need_findings=True))
     assert context["probe_sets"][0]["alignment"] is None
     assert "Reference alignment" not in render_report(run).read_text(encoding="utf-8")
