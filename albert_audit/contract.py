@@ -22,6 +22,9 @@ ITEMS_FILE = "items.parquet"
 FILLS_FILE = "fills.parquet"
 TARGETS_FILE = "targets.parquet"
 FINDINGS_FILE = "findings.csv"
+ELICITING_FINDINGS_FILE = "findings_stereotype_eliciting.csv"
+"""The same statistics over the stereotype-eliciting templates alone (own FDR families; absent when the run
+has no such template). findings.csv uses the neutral templates only."""
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
 CHECKPOINT_FOLDER = ".partial"
@@ -35,7 +38,7 @@ COMPARE_REPORT_FILE = "compare.html"
 BENCHMARK_DELTAS_FILE = "benchmark_deltas.csv"
 """compare, when the runs scored standard benchmarks: their paired deltas (albert_audit.benchmarks.deltas)."""
 
-RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
+RUN_FILES = (ITEMS_FILE, FILLS_FILE, TARGETS_FILE, FINDINGS_FILE, ELICITING_FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE)
 """Every output file of `albert-audit run` (removed before a rerun writes the folder again)."""
 RUN_OUTPUTS = (*RUN_FILES, BENCHMARKS_FOLDER)
 """What a run's commit replaces as a whole: its files and the benchmark tables' folder."""
@@ -93,6 +96,8 @@ ITEMS = TableSpec(ITEMS_FILE, (
            default="neutral"),
     Column("term_reference_share", "float64", "the term's share in the set's first term-keyed reference; NaN if none",
            default=float("nan")),
+    Column("group_factors", "str", 'a crossed set\'s levels of the group, "race=black;gender=female" ("" if none)',
+           default=""),
 ))
 
 TARGETS = TableSpec(TARGETS_FILE, (
@@ -151,6 +156,9 @@ FINDINGS = TableSpec(FINDINGS_FILE, (
     Column("pi_high", "float64", "upper end of that prediction interval"),
 ))
 
+ELICITING_FINDINGS = TableSpec(ELICITING_FINDINGS_FILE, FINDINGS.columns)
+"""findings_stereotype_eliciting.csv: the findings columns, rows of the stereotype-eliciting templates alone."""
+
 DELTAS = TableSpec(DELTAS_FILE, (
     Column("probe_set", "str", "the probe set's name"),
     Column("metric", "str", "a metric id that compare reports deltas for"),
@@ -196,7 +204,7 @@ BENCHMARK_DELTAS = TableSpec(BENCHMARK_DELTAS_FILE, (
                             '"" for LMS / ICAT (albert_audit.benchmarks.deltas)', default=""),
 ))
 
-TABLES = {spec.file: spec for spec in (ITEMS, TARGETS, FILLS, FINDINGS, DELTAS, BENCHMARK_DELTAS)}
+TABLES = {spec.file: spec for spec in (ITEMS, TARGETS, FILLS, FINDINGS, ELICITING_FINDINGS, DELTAS, BENCHMARK_DELTAS)}
 
 _TRUE = frozenset({"true", "1", "1.0", "yes"})
 _FALSE = frozenset({"false", "0", "0.0", "no", ""})

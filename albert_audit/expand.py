@@ -70,7 +70,8 @@ def expand_items(
     ``count_term_pieces(term_as_shown, text_before_term)`` (the text before the term as the model sees it);
     without a counter every term counts as one piece. For a template without a slot ``prior_text == text``.
     ``template_tag`` is the template's tag; ``term_reference_share`` the term's share in the set's first
-    term-keyed reference (NaN when it has none or the term is not in it).
+    term-keyed reference (NaN when it has none or the term is not in it); ``group_factors`` the group's
+    levels in a crossed set (``"race=black;gender=female"``; "" when the set declares no ``factors``).
     """
     cache: dict[tuple[str, str], int] = {}
 
@@ -111,6 +112,7 @@ def expand_items(
                 rows["prior_text"].append(prior_text)
                 rows["template_tag"].append(template.tag)
                 rows["term_reference_share"].append(float(term_shares.get(term, math.nan)))
+                rows["group_factors"].append(probe_set.group_factors(group))
     return pd.DataFrame(
         {
             column.name: pd.Series(rows[column.name], dtype=object if column.dtype == "str" else column.dtype)

@@ -120,6 +120,12 @@ METRICS: tuple[MetricSpec, ...] = (
                        "attenuates or inverts",
                compute="albert_audit.metrics.alignment:reference_alignment", value="logprob",
                rows="probe set with reference shares"),
+    MetricSpec("interaction", "interaction of crossed factors (difference of gaps)", "interaction", "nats",
+               signed=True, compare_deltas=False,
+               summary="in a crossed set (factors, e.g. race x gender): (A1B1 - A1B2) - (A2B1 - A2B2) of the "
+                       "target's log P per template, the gap the two main effects leave unexplained",
+               compute="albert_audit.metrics.interaction:interaction", value="logprob", min_groups=4,
+               rows="target x pair of levels of each factor (crossed sets)", margin=LOG_RATIO_MARGIN),
     # standard benchmarks (--benchmark NAME=PATH; docs/benchmarks.md): rows from albert_audit.benchmarks
     MetricSpec("crows_pairs", "CrowS-Pairs score", "CrowS-Pairs", "% pairs", signed=False, compare_deltas=False,
                summary="share of CrowS-Pairs pairs whose more-stereotyping sentence has the higher pseudo-log-"

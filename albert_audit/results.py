@@ -247,6 +247,8 @@ class RunTables:
     targets: pd.DataFrame
     summary: dict[str, Any]
     findings: pd.DataFrame | None = None
+    eliciting: pd.DataFrame | None = None
+    """findings_stereotype_eliciting.csv (the stereotype-eliciting templates' own findings); None when absent."""
 
 
 def read_run(folder: str | Path, *, need_findings: bool = False) -> RunTables:
@@ -264,8 +266,13 @@ def read_run(folder: str | Path, *, need_findings: bool = False) -> RunTables:
                                           contract.FINDINGS, str(findings_path))
     elif need_findings:
         raise AuditError(f"{shown(findings_path)}: missing")
+    eliciting = None
+    eliciting_path = folder / contract.ELICITING_FINDINGS_FILE
+    if eliciting_path.is_file():
+        eliciting = contract.restore_types(read_csv_table(eliciting_path, text_columns=FINDINGS_TEXT_COLUMNS),
+                                           contract.ELICITING_FINDINGS, str(eliciting_path))
     return RunTables(folder=folder, items=tables[ITEMS_FILE], fills=tables[FILLS_FILE],
-                     targets=tables[TARGETS_FILE], summary=summary, findings=findings)
+                     targets=tables[TARGETS_FILE], summary=summary, findings=findings, eliciting=eliciting)
 
 
 def _read_parquet(folder: Path, spec: contract.TableSpec) -> pd.DataFrame:

@@ -45,6 +45,7 @@ KNOWN_KEYS = (
     "pair_terms_by_position",
     "reference",
     "polysemous",
+    "factors",
 )
 REQUIRED_KEYS = ("name", "description", "category", "templates")
 LEXICON_KEYS = ("schema_version", "lexicon", "description", "source", "licence", "groups", "reference", "polysemous")
@@ -61,6 +62,8 @@ CONVENTIONAL_TARGET_CATEGORIES = (
     "positive", "negative", "stereotype_linked", "occupation", DEFINITIONAL, "female", "male"
 )
 REFERENCE_KEYS = ("name", "source", "licence", "measure", "keyed_by", "values")
+N_FACTORS = 2
+"""``factors:`` crosses exactly two factors (group names ``<level of the first>_<level of the second>``)."""
 FINDINGS_ROWS_LIMIT = 50_000
 """Documented size guard: a probe set whose estimated findings rows exceed this gets a warning."""
 
@@ -157,6 +160,22 @@ class ProbeSet:
     polysemous: tuple[tuple[str, str], ...] = ()
     lexicons: tuple[tuple[str, str], ...] = ()
     """(lexicon name, its source line) for every lexicon the set draws groups or targets from."""
+    factors: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(factor, its levels) of a crossed set (``factors:``): each group is one combination of levels."""
+
+    def group_levels(self) -> dict[str, tuple[str, ...]]:
+        """group -> its level of each factor, in factor order (empty when the set declares no factors)."""
+        if not self.factors:
+            return {}
+        (_, first), (_, second) = self.factors
+        return {f"{a}_{b}": (a, b) for a in first for b in second}
+
+    def group_factors(self, group: str) -> str:
+        """The items column ``group_factors`` of a group: ``"race=black;gender=female"`` ("" without factors)."""
+        levels = self.group_levels().get(group)
+        if levels is None:
+            return ""
+        return ";".join(f"{name}={level}" for (name, _), level in zip(self.factors, levels, strict=True))
 
     @property
     def group_names(self) -> tuple[str, ...]:
@@ -745,6 +764,7 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
     polysemous = {w: sense for lex in used for w, sense in lex.polysemous}
     polysemous.update(_build_polysemous(fields.get("polysemous"), problems, list(dict.fromkeys(terms + list(targets)))))
     _check_articles(templates, [t for g, _ in groups for t in g.terms], targets, problems)
+    factors = _build_factors(fields.get("factors"), [g.name for g, _ in groups], problems)
 
     if groups:
         _warn_shared_terms(groups, problems)
@@ -797,6 +817,7 @@ def _build(root: yaml.Node, path: str, sha256: str, problems: _Problems) -> Prob
         references=tuple(references),
         polysemous=tuple((w, polysemous[w]) for w in polysemous if w in set(terms) | set(targets)),
         lexicons=tuple(dict.fromkeys((lex.name, lex.source) for lex in used)),
+        factors=factors,
     )
 
 
@@ -807,6 +828,8 @@ ROWS_PER_KIND: dict[str, Callable[[int, int], int]] = {
     "target (probe sets with > 2 groups)": lambda targets, pairs: targets,
     "probe set": lambda targets, pairs: 1,
     "probe set with reference shares": lambda targets, pairs: 1,  # an upper bound: only sets with references
+    # crossed sets only (``factors``), which the estimate does not see; at most targets x pairs there
+    "target x pair of levels of each factor (crossed sets)": lambda targets, pairs: 0,
 }
 
 
@@ -1177,6 +1200,55 @@ def _build_references(
             refs.append(Reference(text["name"], text["source"], text["licence"], text["measure"], keyed_by,
                                   tuple(values.items())))
     return refs
+
+
+def _build_factors(
+    entry: tuple[yaml.Node, yaml.Node] | None, group_names: Sequence[str], problems: _Problems
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``factors: {race: [black, white], gender: [female, male]}``: two crossed factors whose level
+    combinations ``<first>_<second>`` are exactly the groups (each group one cell of the crossing)."""
+    if entry is None:
+        return ()
+    key_node, node = entry
+    if not isinstance(node, yaml.MappingNode) or len(node.value) != N_FACTORS:
+        problems.error(node if node.tag != _NULL else key_node,
+                       f"factors must be a mapping of {N_FACTORS} factor names -> lists of levels, e.g. "
+                       f"{{race: [black, white], gender: [female, male]}}; found {_describe(node)}")
+        return ()
+    factors: list[tuple[str, tuple[str, ...]]] = []
+    for fnode, lnode in node.value:
+        name = problems.word(fnode, "a factor name")
+        if name is None:
+            return ()
+        if not _NAME_RE.fullmatch(name):
+            problems.error(fnode, f"factor name {quoted(name)} must match [a-z0-9_]+")
+            return ()
+        levels = []
+        if isinstance(lnode, yaml.SequenceNode):
+            levels = [problems.word(v, f"a level of factor {quoted(name)}") for v in lnode.value]
+        if len(levels) < 2 or any(v is None or not _NAME_RE.fullmatch(v) for v in levels) or \
+                len(set(levels)) != len(levels):
+            problems.error(lnode, f"factor {quoted(name)} needs a list of at least 2 distinct levels matching "
+                                  f"[a-z0-9_]+, found {_describe(lnode)}")
+            return ()
+        factors.append((name, tuple(str(v) for v in levels)))
+    (_, first), (_, second) = factors
+    cells = [f"{a}_{b}" for a in first for b in second]
+    if len(set(cells)) != len(cells):
+        twice = sorted({c for c in cells if cells.count(c) > 1})
+        problems.error(key_node, f"factors: the group name {quoted(twice[0])} stands for two combinations of "
+                                 "levels; rename a level")
+        return ()
+    missing = [c for c in cells if c not in group_names]
+    extra = [g for g in group_names if g not in cells]
+    if missing or extra:
+        parts = ([f"no group for {shown_text(', '.join(missing), 160)}"] if missing else []) + \
+                ([f"group(s) {shown_text(', '.join(extra), 160)} match no combination"] if extra else [])
+        problems.error(key_node, "factors: every group must be named <level of "
+                                 f"{factors[0][0]}>_<level of {factors[1][0]}>, once per combination: "
+                                 + "; ".join(parts))
+        return ()
+    return tuple(factors)
 
 
 def _build_polysemous(

@@ -27,6 +27,8 @@ VALUES = ("logprob", "association")
 (log P(term) with the target filled in minus with the target masked too)."""
 DEFAULT_TAGS = ("neutral",)
 """The template tags whose items enter the cells (stereotype-eliciting templates are kept out)."""
+ELICITING_TAGS = ("stereotype_eliciting",)
+"""The tags of the templates reported apart (findings_stereotype_eliciting.csv)."""
 UNITS = ("template", "template_term_pair")
 """The units a cube can be built over."""
 SCORE_COLUMNS = ("target", "group", "template_id", "term_index", "logprob", "term_logprob", "term_prior_logprob")
@@ -112,14 +114,13 @@ TARGET_SCORES = ("logprob", "term_logprob", "term_prior_logprob")
 """The score columns of the targets table that the cells read."""
 
 
-def counted_items(items: pd.DataFrame) -> pd.Series:
-    """True for the items that enter the cells: a group slot and a template tag in :data:`DEFAULT_TAGS`
-    (items without a ``template_tag`` column count as neutral)."""
+def counted_items(items: pd.DataFrame, tags: tuple[str, ...] = DEFAULT_TAGS) -> pd.Series:
+    """True for the items that enter the cells: a group slot and a template tag in ``tags`` (default
+    :data:`DEFAULT_TAGS`; items without a ``template_tag`` column count as neutral)."""
     slotted = items["group"].fillna("").astype(str) != ""
-    if "template_tag" not in items.columns:
-        return slotted
-    tag = items["template_tag"].fillna("").astype(str).replace("", DEFAULT_TAGS[0])
-    return slotted & tag.isin(DEFAULT_TAGS)
+    tag = (items["template_tag"].fillna("").astype(str).replace("", DEFAULT_TAGS[0]) if "template_tag" in items
+           else pd.Series(DEFAULT_TAGS[0], index=items.index))
+    return slotted & tag.isin(tags)
 
 
 def join_scores(items: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ CONTRACT_COLUMNS = [
     "prior_text",
     "template_tag",
     "term_reference_share",
+    "group_factors",
 ]
 
 DECLARED = """\

@@ -28,7 +28,15 @@ def findings() -> pd.DataFrame:
     items, targets, fills = make_tables(groups=GROUPS, n_templates=10, gaps={"nurse": 1.2, "engineer": -1.0},
                                         shift=0.8, fill_boost=3.0)
     targets["reference_share"] = targets["target"].map({"nurse": 0.9, "engineer": 0.2, "clerk": 0.5})  # alignment
-    return compute_findings(items, targets, fills, seed=0, n_resamples=300)
+    # a second, crossed set (2 x 2 factors) with a planted interaction, for the interaction metric
+    crossed = {f"{r}_{s}": [f"{r}{s}{i}" for i in range(2)] for r in ("x", "y") for s in ("f", "m")}
+    items2, targets2, fills2 = make_tables(groups=crossed, n_templates=10, gaps={"nurse": 1.5}, probe_set="crossed",
+                                           first_item_id=len(items), seed=1)
+    items2["group_factors"] = items2["group"].map(lambda g: f"race={g[0]};gender={g[2]}")
+    return compute_findings(pd.concat([items.assign(group_factors=""), items2], ignore_index=True),
+                            pd.concat([targets, targets2], ignore_index=True), pd.concat([fills, fills2],
+                                                                                          ignore_index=True),
+                            seed=0, n_resamples=300)
 
 
 @pytest.mark.parametrize("metric_id", registry.metric_ids())
@@ -60,7 +68,7 @@ def test_rows_follow_the_registry_order(findings: pd.DataFrame) -> None:
     order = list(findings["metric"].drop_duplicates())
     assert order == list(registry.metric_ids()) == list(METRICS)
     assert SIGNED_METRICS == registry.signed_ids() == ("logprob_gap", "association_gap", "group_shift",
-                                                                  "gap_beyond_shift")
+                                                                  "gap_beyond_shift", "interaction")
     assert registry.compared_ids() == ("logprob_gap", "association_gap", "bias_score")
     assert registry.label("disco") == "DisCo-style count" and registry.label("disco", short=True) == "DisCo"
     assert registry.label("unknown") == "unknown"

@@ -608,12 +608,14 @@ def test_empty_run_renders(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_report_of_all_shipped_probe_sets_is_under_5_mb(tmp_path: Path) -> None:
+def test_report_of_all_shipped_probe_sets_stays_small(tmp_path: Path) -> None:
     run = make_library_scale_run(tmp_path / "run")
     path = render_report(run)
     size = path.stat().st_size
     print(f"library-scale report: {size / 1e6:.2f} MB")
-    assert size < 5_000_000
+    # 5 MB held for the 15 sets before issue 11's names set (about 4.95 MB); with 16 sets it measured 5.17 MB, so
+    # the budget is 5.5 MB (about 0.34 MB per set of the library's average size).
+    assert size < 5_500_000
     html = path.read_text(encoding="utf-8")
     assert html.count("<svg") == 1 + 2 * len(list_shipped())
     assert parse(html).errors == []

@@ -879,7 +879,7 @@ def test_misspelt_required_key_is_reported_before_the_missing_key(tmp_path):
     lines = error_of(path).splitlines()
     assert lines[0] == (f"{path}:7: unknown key 'templtes' (did you mean 'templates'?); known keys: "
                         "schema_version, name, description, category, source, groups, groups_from, templates, "
-                        "targets, targets_from, pair_terms_by_position, reference, polysemous")
+                        "targets, targets_from, pair_terms_by_position, reference, polysemous, factors")
     assert lines[1] == f"{path}:7: missing required key 'templates' (misspelt as 'templtes'?)"
 
 

@@ -94,7 +94,7 @@ def test_margin_override_changes_verdicts_alpha_too() -> None:
     narrow = compute_findings(*tables, seed=0, n_resamples=N, margin=0.1, alpha=0.025)
     judged = [m for m in registry.metric_ids() if registry.metric(m).margin is not None]
     assert judged == ["logprob_gap", "association_gap", "group_shift", "gap_beyond_shift", "fill_divergence",
-                      "disco", "bias_score"]
+                      "disco", "bias_score", "interaction"]  # interaction: crossed sets only
     signed = default["metric"].isin(["logprob_gap", "association_gap"])
     assert np.allclose(default.loc[signed, "margin"], math.log(1.25))
     assert np.allclose(narrow.loc[signed, "margin"], 0.1)

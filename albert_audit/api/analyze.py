@@ -38,7 +38,8 @@ def analyze_run(folder: str | Path, *, write_report: bool = True, **changes: obj
         run = results.read_run(folder)
         stats = run_stats_options(run.summary, StatsOptions())
         stats = dataclasses.replace(stats, **{k: v for k, v in changes.items() if v is not None})
-        staging = results.Staging(folder, (contract.FINDINGS_FILE, contract.SUMMARY_FILE, contract.REPORT_FILE))
+        staging = results.Staging(folder, (contract.FINDINGS_FILE, contract.ELICITING_FINDINGS_FILE,
+                                           contract.SUMMARY_FILE, contract.REPORT_FILE))
         try:
             target = staging.open()
             findings = write_findings(target, items=run.items, targets=run.targets, fills=run.fills, stats=stats)

@@ -177,7 +177,21 @@ def write_findings(out: Path, *, items: pd.DataFrame, targets: pd.DataFrame, fil
     if benchmark_rows is not None and len(benchmark_rows):
         findings = pd.concat([findings, benchmark_rows], ignore_index=True) if len(findings) else benchmark_rows
     results.write_csv(out / contract.FINDINGS_FILE, findings)
+    write_eliciting_findings(out, items=items, targets=targets, fills=fills, stats=stats)
     return findings
+
+
+def write_eliciting_findings(out: Path, *, items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
+                             stats: StatsOptions) -> pd.DataFrame | None:
+    """The same statistics over the stereotype-eliciting templates alone, written to
+    findings_stereotype_eliciting.csv (their own FDR families); None and no file when no item has that tag."""
+    from albert_audit.units import ELICITING_TAGS
+
+    if "template_tag" not in items.columns or not items["template_tag"].isin(ELICITING_TAGS).any():
+        return None
+    eliciting = statcalls.compute_findings(items, targets, fills, stats, tags=ELICITING_TAGS)
+    results.write_csv(out / contract.ELICITING_FINDINGS_FILE, eliciting)
+    return eliciting
 
 
 def render_run_report(out: str | Path) -> Path:

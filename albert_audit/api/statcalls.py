@@ -11,12 +11,13 @@ from albert_audit.api.options import StatsOptions
 
 
 def compute_findings(items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
-                     stats: StatsOptions) -> pd.DataFrame:
-    """The findings table of score tables with ``stats`` (seed, alpha, n_resamples, unit, margin)."""
+                     stats: StatsOptions, **more: Any) -> pd.DataFrame:
+    """The findings table of score tables with ``stats`` (seed, alpha, n_resamples, unit, margin); ``more``:
+    further keywords of ``metrics.compute_findings`` (``tags``)."""
     from albert_audit import metrics
 
     return metrics.compute_findings(items, targets, fills, seed=stats.seed, alpha=stats.alpha,
-                                    n_resamples=stats.n_resamples, unit=stats.unit, margin=stats.margin)
+                                    n_resamples=stats.n_resamples, unit=stats.unit, margin=stats.margin, **more)
 
 
 def compute_deltas(base: Any, candidates: list[Any], stats: StatsOptions, *,

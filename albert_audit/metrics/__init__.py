@@ -1,7 +1,8 @@
 """Findings from a run's score tables: one module per metric family, each metric a registry entry.
 
 ``compute_findings`` (findings.py) runs every metric of :mod:`albert_audit.registry`; ``core`` holds what
-the metric modules share; ``gaps``, ``omnibus``, ``fills`` and ``bias_score`` make the rows; ``summary``
+the metric modules share; ``gaps``, ``shift``, ``omnibus``, ``fills``, ``bias_score``, ``alignment`` and
+``interaction`` make the rows; ``summary``
 condenses a findings table for the report. docs/metrics.md documents every metric.
 """
 

@@ -16,6 +16,8 @@ Where both kinds exist, the target-keyed reference is used. Templates are the ne
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,17 +67,55 @@ def term_effects(data: ProbeSetScores) -> tuple[pd.DataFrame, dict[str, float], 
     return effect, shares, first, second, f"effect = mean log P({first} targets) - mean log P({second} targets)"
 
 
+def effects_and_shares(data: ProbeSetScores) -> tuple[pd.DataFrame, dict[str, float], str, str, str, str] | None:
+    """What the statistic fits: (templates x words effects, shares, group a, group b, what the effect is, which
+    reference), or None when the set has no reference shares. The target-keyed reference wins."""
+    if _shares(data.targets, "target", "reference_share"):
+        return (*target_effects(data), "target-keyed reference")
+    if _shares(data.targets, "term", "term_reference_share"):
+        return (*term_effects(data), "term-keyed reference")
+    return None
+
+
+@dataclass(frozen=True)
+class Points:
+    """The words a probe set's reference_alignment row fits, one entry each (for the report's chart)."""
+
+    words: list[str]
+    shares: np.ndarray
+    """Each word's reference share."""
+    effects: np.ndarray
+    """Each word's template-mean effect (nats): the y of the fit."""
+    group_a: str
+    group_b: str
+    what: str
+
+
+def points(data: ProbeSetScores) -> Points | None:
+    """The (share, effect) points behind a probe set's reference_alignment row: the words with a share and a
+    finite effect, effects averaged over templates as :func:`albert_audit.alignment.reference_alignment` does
+    (None without reference shares)."""
+    got = effects_and_shares(data)
+    if got is None:
+        return None
+    effects, shares, a, b, what, _ = got
+    words = [w for w in effects.columns if w in shares]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(effects[words].to_numpy(dtype=float), axis=0) if words else np.zeros(0)
+    keep = np.isfinite(means)
+    chosen = [w for w, k in zip(words, keep, strict=True) if k]
+    return Points(words=[str(w) for w in chosen], shares=np.array([shares[w] for w in chosen], dtype=float),
+                  effects=means[keep], group_a=a, group_b=b, what=what)
+
+
 def reference_alignment(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
     """The reference_alignment row of a probe set (none when it has no reference shares)."""
     unit = registry.metric(METRIC).unit
-    if _shares(data.targets, "target", "reference_share"):
-        effects, shares, a, b, what = target_effects(data)
-        keyed = "target-keyed reference"
-    elif _shares(data.targets, "term", "term_reference_share"):
-        effects, shares, a, b, what = term_effects(data)
-        keyed = "term-keyed reference"
-    else:
+    got = effects_and_shares(data)
+    if got is None:
         return []
+    effects, shares, a, b, what, keyed = got
     base = dict(group_a=a, group_b=b, effect_unit=unit)
     try:
         result = fit(effects, shares, seed=_seed(cfg.seed, data.name), n_resamples=cfg.n_resamples, alpha=cfg.alpha)

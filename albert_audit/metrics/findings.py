@@ -24,7 +24,8 @@ from albert_audit.metrics.verdicts import add_verdicts, check_margin
 UNITS = units.UNITS
 _ITEM_COLUMNS = ("item_id", "probe_set", "template_id", "group", "term", "term_index")
 _TARGET_COLUMNS = ("item_id", "target", "logprob", "term_logprob", "term_prior_logprob")
-_OPTIONAL = {"items": ("template_tag", "term_reference_share"), "targets": ("category", "control", "reference_share")}
+_OPTIONAL = {"items": ("template_tag", "term_reference_share", "group_factors"),
+             "targets": ("category", "control", "reference_share")}
 """Annotation columns passed on to the metrics when present (docs/data_contract.md)."""
 _FILL_COLUMNS = ("item_id", "rank", "token", "prob")
 
@@ -71,6 +72,7 @@ def compute_findings(
     n_resamples: int = 10_000,
     unit: str = "template",
     margin: float | None = None,
+    tags: tuple[str, ...] = units.DEFAULT_TAGS,
 ) -> pd.DataFrame:
     """The findings table (columns ``FINDINGS_COLUMNS``, docs/data_contract.md) of one run's score tables.
 
@@ -81,6 +83,8 @@ def compute_findings(
     (registry order), target, then group pair (group order = first appearance in items); the result does not
     depend on the input row order or on PYTHONHASHSEED. ``margin``: the practical margin (nats) of the signed
     log-ratio gaps' verdicts (None: the registry's default, log 1.25); verdicts: :mod:`albert_audit.metrics.verdicts`.
+    ``tags``: the template tags whose items are used (default the neutral templates; ``units.ELICITING_TAGS``
+    gives the stereotype-eliciting templates' own table, findings_stereotype_eliciting.csv).
     """
     if not 0.0 < float(alpha) < 1.0:
         raise AuditError(f"alpha {alpha!r}: must be between 0 and 1")
@@ -93,22 +97,34 @@ def compute_findings(
                  margin=check_margin(margin))
 
     items = _prepare_items(items)
+    rows: list[dict[str, Any]] = []
+    for data in probe_set_scores(items, targets, fills, tags=tags):
+        rows.extend(probe_set_rows(data, cfg))
+    return add_verdicts(_finish(rows, items, cfg), alpha=cfg.alpha)
+
+
+def probe_set_scores(items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame | None = None, *,
+                     tags: tuple[str, ...] = units.DEFAULT_TAGS) -> list[ProbeSetScores]:
+    """Each probe set's scores as the metrics read them (run order): the items with a group slot of templates
+    tagged ``tags`` (:func:`albert_audit.units.counted_items`) joined to their target and fill rows. Also what the
+    report reads to draw a metric's data (e.g. the reference-alignment points)."""
+    items = _prepare_items(items)
+    if fills is None:
+        fills = pd.DataFrame(columns=list(_FILL_COLUMNS))
     targets = _prepare_scores(targets, _TARGET_COLUMNS, ["item_id", "target"], "targets", items["item_id"])
     fills = _prepare_scores(fills, _FILL_COLUMNS, ["item_id", "rank"], "fills", items["item_id"])
-    slot = items[units.counted_items(items)]  # stereotype-eliciting templates stay out of the statistics
+    slot = items[units.counted_items(items, tuple(tags))]  # by default, stereotype-eliciting templates stay out
     item_info = slot[["item_id", "probe_set", "template_id", "group", "term", "term_index"]
                      + [c for c in _OPTIONAL["items"] if c in slot.columns and c != "template_tag"]]
     tjoined = targets.merge(item_info, on="item_id", how="inner", sort=False)
     tjoined["target"] = tjoined["target"].astype(str)
     fjoined = fills.merge(item_info, on="item_id", how="inner", sort=False)
-
-    rows: list[dict[str, Any]] = []
+    out = []
     for probe_set in pd.unique(items["probe_set"]):
         groups = [str(g) for g in pd.unique(slot.loc[slot["probe_set"] == probe_set, "group"])]
-        data = ProbeSetScores(name=probe_set, groups=groups, targets=tjoined[tjoined["probe_set"] == probe_set],
-                              fills=fjoined[fjoined["probe_set"] == probe_set])
-        rows.extend(probe_set_rows(data, cfg))
-    return add_verdicts(_finish(rows, items, cfg), alpha=cfg.alpha)
+        out.append(ProbeSetScores(name=probe_set, groups=groups, targets=tjoined[tjoined["probe_set"] == probe_set],
+                                  fills=fjoined[fjoined["probe_set"] == probe_set]))
+    return out
 
 
 def probe_set_rows(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:

@@ -330,3 +330,52 @@ def effect_scatter(base: Sequence[float], candidate: Sequence[float], changes: S
         fig.legend(loc="outside right center", frameon=False)
         svg = svg_fragment(fig, chart_id=chart_id, alt=alt)
     return Chart(chart_id=chart_id, svg=svg, alt=alt)
+
+
+def reference_scatter(labels: Sequence[str], x: Sequence[float], y: Sequence[float], *, slope: float,
+                      chart_id: str, alt: str, xlabel: str, ylabel: str, fit_label: str,
+                      top_ticks: Sequence[float] = (), top_labels: Sequence[str] = (), top_label: str = "",
+                      title: str = "") -> Chart:
+    """Scatter of one point per word (x: the reference's log-odds, y: the model's effect), each labelled with
+    its word, the OLS fit line of ``slope`` through the points' means, and a dashed slope-1 line through the
+    same centre (where a model that tracks the reference would lie). ``top_ticks`` (x values) with
+    ``top_labels`` put the reference's shares on a top axis. Points with a non-finite coordinate are left out.
+    """
+    points = [(str(lab), float(a), float(b)) for lab, a, b in zip(labels, x, y, strict=True)
+              if math.isfinite(float(a)) and math.isfinite(float(b))]
+    with matplotlib.rc_context({**CHART_RC, "svg.hashsalt": chart_id}):
+        fig = Figure(figsize=(6.9, 4.8), layout="constrained")
+        ax = fig.add_subplot()
+        xs = np.array([p[1] for p in points]) if points else np.zeros(1)
+        ys = np.array([p[2] for p in points]) if points else np.zeros(1)
+        lo, hi = float(xs.min()), float(xs.max())
+        pad = 0.06 * (hi - lo or 1.0)
+        grid = np.array([lo - pad, hi + pad])
+        ax.axhline(0.0, color="#bbbbbb", linewidth=0.6)
+        if lo - pad < 0.0 < hi + pad:
+            ax.axvline(0.0, color="#bbbbbb", linewidth=0.6)
+        cx, cy = float(xs.mean()), float(ys.mean())
+        if math.isfinite(slope):
+            ax.plot(grid, cy + slope * (grid - cx), color=COLOUR_A, linewidth=1.4, label=fit_label)
+        ax.plot(grid, cy + (grid - cx), color="#444444", linewidth=0.9, linestyle="--",
+                label="slope 1: tracks the reference")
+        ax.plot(xs if points else [], ys if points else [], marker="o", linestyle="none", markersize=4.5,
+                color=OKABE_ITO["vermillion"], markeredgewidth=0.0, label=f"one word ({len(points)})")
+        for text, px, py in points:
+            ax.annotate(_short(text, 24), (px, py), xytext=(3, 2), textcoords="offset points", fontsize=6.5,
+                        color="#333333")
+        ax.set_xlim(grid[0], grid[1])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(color="#eeeeee", linewidth=0.6)
+        ax.set_axisbelow(True)
+        if top_ticks:
+            inside = [(t, s) for t, s in zip(top_ticks, top_labels, strict=True) if grid[0] <= t <= grid[1]]
+            top = ax.secondary_xaxis("top")
+            top.set_xticks([t for t, _ in inside], [s for _, s in inside])
+            top.set_xlabel(top_label)
+        if title:
+            ax.set_title(title, loc="left")
+        ax.legend(loc="best", frameon=False)
+        svg = svg_fragment(fig, chart_id=chart_id, alt=alt)
+    return Chart(chart_id=chart_id, svg=svg, alt=alt)

@@ -27,9 +27,14 @@ import pandas as pd
 from albert_audit import contract, registry
 from albert_audit.errors import AuditError
 from albert_audit.metrics import summarise_bias
+from albert_audit.metrics.alignment import points as alignment_points
+from albert_audit.metrics.findings import probe_set_scores
 from albert_audit.report import fmt
+from albert_audit.report.alignment_section import alignment_section
 from albert_audit.report.benchmark_section import HEADERS as BENCHMARK_HEADERS
 from albert_audit.report.benchmark_section import benchmark_rows, benchmark_section, benchmark_toc
+from albert_audit.report.eliciting_section import eliciting_section
+from albert_audit.report.interaction_section import interaction_section
 from albert_audit.report.metadata import run_appendix, run_header
 from albert_audit.report.narrative import VERDICT_LABELS, finding_sentence, shift_of, top_findings, top_items
 from albert_audit.report.run_figures import FOREST_MAX_ROWS, bias_score_forest, gap_forest, means_heatmap
@@ -88,7 +93,8 @@ def verdict_text(counts: dict[str, int]) -> str:
 
 def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataFrame, *, alpha: float,
                        method_index: dict[str, int], top_k: int, bias: dict[str, Any] | None,
-                       cells: pd.DataFrame | None) -> dict[str, Any]:
+                       cells: pd.DataFrame | None, points: Any = None,
+                       eliciting: pd.DataFrame | None = None) -> dict[str, Any]:
     items = run.items
     rows = findings[findings["probe_set"] == name]
     its = items[items["probe_set"] == name]
@@ -101,6 +107,7 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
     target_names = list(dict.fromkeys(set_targets["target"])) if len(set_targets) else []
     tested = rows[fmt.finite_mask(rows["q_value"])]
     forest, forest_note = gap_forest(rows, chart_id=f"chart-{index + 1}-forest", alpha=alpha)
+    alignment = alignment_section(rows, points, chart_id=f"chart-{index + 1}-alignment", alpha=alpha)
     heat = (means_heatmap(items, run.targets, name, chart_id=f"chart-{index + 1}-heatmap", cells=cells)
             if cells is not None else None)
     return {
@@ -122,6 +129,9 @@ def _probe_set_context(name: str, index: int, run: RunTables, findings: pd.DataF
         "n_verdicts": int(sum(_verdict_counts(rows).values())),
         "forest": forest,
         "forest_note": forest_note,
+        "alignment": alignment,
+        "interaction": interaction_section(rows, alpha=alpha),
+        "eliciting": eliciting_section(name, items, eliciting, alpha=alpha, method_index=method_index),
         "heatmap": heat,
         "fills": top_fills_table(items, run.fills, name, k=min(TOP_FILLS, top_k) if top_k else TOP_FILLS),
         "findings_headers": findings_headers(alpha),
@@ -170,15 +180,20 @@ def build_context(run: RunTables) -> dict[str, Any]:
     findings = findings.drop(benchmark_rows(findings).index)
     top_k = int(summary["top_k"]) if fmt.finite(summary.get("top_k")) else TOP_FILLS
     names = list(dict.fromkeys(list(run.items["probe_set"]) + list(findings["probe_set"])))
-    method_index = {m: i + 1 for i, m in enumerate(dict.fromkeys(m for m in findings["method"] if m))}
+    eliciting = (typed_findings(run.eliciting, run.folder / contract.ELICITING_FINDINGS_FILE)
+                 if run.eliciting is not None else None)
+    methods = list(findings["method"]) + (list(eliciting["method"]) if eliciting is not None else [])
+    method_index = {m: i + 1 for i, m in enumerate(dict.fromkeys(m for m in methods if m))}
     summaries = summarise_bias(findings, top_n=TOP_TARGETS_PER_GROUP)
     cells = template_cells(run.items, run.targets)["logprob"] if len(run.targets) else None
+    points = _alignment_points(run, findings)
     sets = [_probe_set_context(name, i, run, findings, alpha=alpha, method_index=method_index, top_k=top_k,
-                               bias=summaries.get(name), cells=cells)
+                               bias=summaries.get(name), cells=cells, points=points.get(name), eliciting=eliciting)
             for i, name in enumerate(names)]
     summary_chart = bias_score_forest(sets, alpha=alpha)
     tested = findings[fmt.finite_mask(findings["q_value"])]
     charts_shown = [c for c in [summary_chart] + [s[k] for s in sets for k in ("forest", "heatmap")] if c]
+    charts_shown += [s["alignment"]["chart"] for s in sets if s["alignment"] and s["alignment"]["chart"]]
     charts_shown += [b["chart"] for b in benchmarks if b["chart"]]
     header = run_header(summary, names)
     return {
@@ -217,6 +232,16 @@ def build_context(run: RunTables) -> dict[str, Any]:
         "chart_ids": [c["id"] for c in charts_shown],
         "n_charts": len(charts_shown),
     }
+
+
+def _alignment_points(run: RunTables, findings: pd.DataFrame) -> dict[str, Any]:
+    """Probe set -> the words its reference_alignment row fits (only sets with such a row)."""
+    wanted = set(findings.loc[findings["metric"] == "reference_alignment", "probe_set"])
+    if not wanted or len(run.targets) == 0:
+        return {}
+    items = run.items[run.items["probe_set"].isin(wanted)]
+    targets = run.targets[run.targets["item_id"].isin(items["item_id"])]
+    return {data.name: alignment_points(data) for data in probe_set_scores(items, targets)}
 
 
 def _toc(sets: list[dict[str, Any]]) -> list[dict[str, Any]]:

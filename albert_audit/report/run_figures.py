@@ -91,3 +91,33 @@ def bias_score_forest(sets: list[dict[str, Any]], *, alpha: float) -> dict[str, 
         xlabel=f"probe-set bias score: RMS association gap over targets, debiased ({unit})", alt=alt,
         legend_a=f"material (q ≤ {fmt.alpha_text(alpha)})", legend_b="", ratio_axis=False, show_legend=False)
     return chart.as_context()
+
+
+SHARE_TICKS = (0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98)
+"""Reference shares marked on the alignment chart's top axis."""
+
+
+def alignment_chart(points: Any, row: pd.Series, *, chart_id: str) -> dict[str, Any] | None:
+    """The reference-alignment chart of a probe set: each word's effect (y, nats) against logit(share) (x),
+    labelled, with the findings row's OLS slope through the points' means and the slope-1 line.
+
+    ``points``: :class:`albert_audit.metrics.alignment.Points` (the words the row fits)."""
+    if points is None or len(points.words) == 0:
+        return None
+    x = np.log(points.shares) - np.log1p(-points.shares)
+    y = np.asarray(points.effects, dtype=float)
+    slope = fmt.as_float(row["effect"])
+    a, b = fmt.short(points.group_a, 20), fmt.short(points.group_b, 20)
+    hi, lo = int(np.argmax(y)), int(np.argmin(y))
+    alt = (f"Scatter of {len(y)} words: the model's {a} − {b} effect (nats, mean over templates) against the "
+           f"log-odds of each word's reference share, with the least-squares line (slope "
+           f"{fmt.number(slope)} nats per logit) and a dashed slope-1 line. Highest: '{points.words[hi]}' "
+           f"{fmt.number(y[hi])}; lowest: '{points.words[lo]}' {fmt.number(y[lo])}.")
+    ticks = [float(np.log(s) - np.log1p(-s)) for s in SHARE_TICKS]
+    return charts.reference_scatter(
+        points.words, x, y, slope=slope, chart_id=chart_id, alt=alt,
+        xlabel="reference share, log-odds: log(share / (1 − share))",
+        ylabel=f"model's effect, {a} − {b} (nats)",
+        fit_label=f"least-squares fit: {fmt.number(slope)} nats per logit",
+        top_ticks=ticks, top_labels=[f"{100 * s:g}%" for s in SHARE_TICKS], top_label="reference share",
+    ).as_context()
