@@ -73,11 +73,19 @@ def _masked_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return slope
 
 
+FLAT_SLOPE = math.log(1.25) / (math.log(0.9 / 0.1) - math.log(0.1 / 0.9))
+"""The practical margin of the slope (nats per logit, about 0.051): a slope inside it moves the skew by less
+than the default gap margin log 1.25 from a reference share of 10% to one of 90%."""
+
+
 def verdict(ci_low: float, ci_high: float) -> str:
-    """``inverts`` / ``attenuates`` / ``tracks`` / ``exceeds`` by where the slope's CI lies, else
-    ``inconclusive`` (a CI that includes 0)."""
+    """``flat`` (the CI inside +-``FLAT_SLOPE``: no practical alignment, whatever its sign), else ``inverts`` /
+    ``attenuates`` / ``tracks`` / ``exceeds`` by where the slope's CI lies, else ``inconclusive`` (a CI that
+    includes 0)."""
     if not (math.isfinite(ci_low) and math.isfinite(ci_high)):
         return "inconclusive"
+    if -FLAT_SLOPE < ci_low and ci_high < FLAT_SLOPE:
+        return "flat"
     if ci_high < 0:
         return "inverts"
     if ci_low > 1:

@@ -33,12 +33,17 @@ def test_slope_intercept_and_r_match_an_independent_regression():
 
 
 @pytest.mark.parametrize(("slope", "expected"), [(1.0, "tracks"), (2.5, "exceeds"), (0.4, "attenuates"),
-                                                 (-1.0, "inverts"), (0.0, "inconclusive")])
+                                                 (-1.0, "inverts"), (0.0, "flat")])
 def test_verdicts_follow_the_true_slope(slope, expected):
     effects, shares = table(slope, 0.3)
     result = reference_alignment(effects, shares, seed=1, n_resamples=2000)
     assert result.verdict == expected, result
-    assert result.ci_low <= slope <= result.ci_high or expected == "inconclusive"
+    assert result.ci_low <= slope <= result.ci_high
+
+
+def test_a_noisy_null_slope_is_inconclusive_not_flat():
+    result = reference_alignment(*table(0.0, 3.0), seed=1, n_resamples=2000)
+    assert result.verdict == "inconclusive" and result.ci_low < 0 < result.ci_high, result
 
 
 def test_ci_resamples_templates_and_narrows_with_more_of_them():
@@ -106,3 +111,6 @@ def test_verdict_boundaries():
     assert verdict(-0.5, -0.1) == "inverts" and verdict(1.1, 2.0) == "exceeds"
     assert verdict(0.2, 0.9) == "attenuates" and verdict(0.5, 1.5) == "tracks"
     assert verdict(-0.1, 0.5) == "inconclusive" and verdict(float("nan"), 1.0) == "inconclusive"
+    # a practically flat slope, whatever its sign or significance: inside +-FLAT_SLOPE (about 0.051)
+    assert verdict(1e-7, 2e-7) == "flat" and verdict(-0.04, 0.03) == "flat" and verdict(-0.05, -0.01) == "flat"
+    assert verdict(0.02, 0.06) == "attenuates" and verdict(-0.06, 0.02) == "inconclusive"

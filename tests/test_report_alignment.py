@@ -58,6 +58,8 @@ def _row(slope: float, low: float, high: float, p: float = 0.004) -> dict:
     (0.4, 0.1, 0.7, "it follows the reference but attenuates it (95% CI of the slope 0.10 to 0.70, between 0 and 1;"),
     (0.6, -0.2, 1.4, "whether it tracks, exceeds or inverts the reference is inconclusive (95% CI of the slope "
                      "-0.20 to 1.40, includes 0;"),
+    (1e-6, 5e-7, 1.5e-6, "it is flat: from a share of 10% to one of 90% the skew moves by less than log 1.25 "
+                         "(95% CI of the slope"),
 ])
 def test_sentence_names_the_verdict_by_where_the_ci_lies(slope, low, high, ending):
     text = alignment_sentence(_row(slope, low, high), alpha=0.05, n_words=7)

@@ -3,8 +3,10 @@
 The sentence reads the findings row of ``reference_alignment`` (slope, CI, p) and names the verdict by the rule
 of :func:`albert_audit.alignment.verdict` (where the slope's 1 - alpha CI lies): **inverts** (CI below 0),
 **exceeds** (CI above 1), **attenuates** (CI between 0 and 1), **tracks** (CI above 0 and including 1),
-**inconclusive** (CI includes 0). The chart (:func:`albert_audit.report.run_figures.alignment_chart`) shows
-the words the row fits (:func:`albert_audit.metrics.alignment.points`).
+**inconclusive** (CI includes 0); before these, **flat** (CI within ± ``FLAT_SLOPE`` = 0.051 nats per logit:
+the skew moves by less than log 1.25 between reference shares of 10% and 90%). The chart
+(:func:`albert_audit.report.run_figures.alignment_chart`) shows the words the row fits
+(:func:`albert_audit.metrics.alignment.points`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from albert_audit.alignment import verdict
+from albert_audit.alignment import FLAT_SLOPE, verdict
 from albert_audit.report import fmt
 from albert_audit.report.run_figures import alignment_chart
 
@@ -25,6 +27,7 @@ VERDICT_TEXT = {
     "attenuates": "it follows the reference but attenuates it",
     "inverts": "it inverts the reference",
     "inconclusive": "whether it tracks, exceeds or inverts the reference is inconclusive",
+    "flat": "it is flat: from a share of 10% to one of 90% the skew moves by less than log 1.25",
 }
 """The sentence's conclusion per verdict."""
 WHERE_TEXT = {
@@ -33,6 +36,7 @@ WHERE_TEXT = {
     "attenuates": "between 0 and 1",
     "inverts": "below 0",
     "inconclusive": "includes 0",
+    "flat": f"within ± {FLAT_SLOPE:.3f}",
 }
 """Where the slope's interval lies, per verdict (the rule)."""
 
