@@ -10,7 +10,7 @@ The rows of the base run's findings table whose metric has a paired structure (`
 and targets tables.
 
 * ``logprob_gap`` / ``association_gap`` (signed, group a minus group b, nats): the item values of both
-  models as (templates x terms) arrays per group (:func:`albert_audit.metrics.verdicts.term_cube`), paired
+  models as (templates x terms) arrays per group (:func:`albert_audit.units.term_cube`), paired
   item by item (items where either model is not finite are left out of both);
   :func:`albert_audit.inference.crossed.crossed_delta` runs the crossed analysis of the findings on the
   item-wise differences candidate - base: ``delta`` = candidate effect - base effect over the paired items,
@@ -60,8 +60,8 @@ from albert_audit.inference.crossed import crossed_delta
 from albert_audit.inference.verdicts import CHANGES as _CHANGES
 from albert_audit.inference.verdicts import VERDICTS, change, classify
 from albert_audit.metrics.bias_score import delta as bias_score_delta
-from albert_audit.metrics.verdicts import check_margin, families, gap_effect, term_cube
-from albert_audit.units import join_scores, template_cells
+from albert_audit.metrics.verdicts import check_margin, families, gap_effect
+from albert_audit.units import join_scores, template_cells, term_cube
 
 DELTA_COLUMNS = contract.DELTAS.names
 """The columns of deltas.csv, in order (an API: see the README)."""

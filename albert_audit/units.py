@@ -9,7 +9,9 @@ The default statistics use ``neutral`` templates only: items of ``stereotype_eli
 column ``template_tag``) are scored and kept in the tables but left out of the cells (:data:`DEFAULT_TAGS`).
 
 Two views of the same numbers: :func:`unit_cube` (numpy arrays, what the statistics need) and
-:func:`template_cells` (wide pandas tables, what compare and the report need), built from the cube.
+:func:`template_cells` (wide pandas tables, what compare and the report need), built from the cube. The
+crossed analysis keeps the term axis: :func:`term_cube` gives (targets, groups, templates, terms) arrays
+of the same item values, through the same :func:`cell_means`.
 """
 
 from __future__ import annotations
@@ -112,6 +114,47 @@ def unit_cube(scores: pd.DataFrame, groups: list[str], unit: str = "template") -
 
 TARGET_SCORES = ("logprob", "term_logprob", "term_prior_logprob")
 """The score columns of the targets table that the cells read."""
+
+
+@dataclass(frozen=True)
+class TermCube:
+    """Item values of one probe set: ``values[score]`` has shape (targets, groups, templates, terms)."""
+
+    targets: list[str]
+    groups: list[str]
+    templates: np.ndarray
+    values: dict[str, np.ndarray]
+    bad: dict[str, np.ndarray]
+    """Per score: True where a cell held a non-finite value (then NaN in ``values``)."""
+
+
+def term_cube(scores: pd.DataFrame, groups: list[str], *, targets: list[str] | None = None,
+              templates: np.ndarray | None = None, n_terms: int | None = None) -> TermCube:
+    """(targets, groups, templates, terms) arrays of one probe set's joined scores (``units.SCORE_COLUMNS``).
+
+    Targets sorted, groups in the order given, templates sorted, terms by ``term_index`` (0..max), unless
+    ``targets``, ``templates`` or ``n_terms`` fix an axis (rows outside it are left out: two models' cubes on
+    the same axes). Several values in one cell are averaged; a cell with a non-finite value is NaN (a
+    missing item).
+    """
+    term_index = scores["term_index"].to_numpy(dtype=np.int64)
+    term_index = np.where(term_index < 0, 0, term_index)
+    target = scores["target"].astype(str)
+    names = sorted(target.unique()) if targets is None else list(targets)
+    templates = np.sort(scores["template_id"].unique()) if templates is None else np.asarray(templates)
+    if n_terms is None:
+        n_terms = int(term_index.max()) + 1 if len(term_index) else 0
+    t_code = pd.Categorical(target, categories=names).codes
+    g_code = pd.Categorical(scores["group"].astype(str), categories=groups).codes
+    j_code = pd.Index(templates).get_indexer(scores["template_id"].to_numpy())
+    keep = (t_code >= 0) & (g_code >= 0) & (j_code >= 0) & (term_index < n_terms)
+    scores, t_code, g_code, j_code, term_index = (scores[keep], t_code[keep], g_code[keep], j_code[keep],
+                                                  term_index[keep])
+    shape = (len(names), len(groups), len(templates), n_terms)
+    values, bad = {}, {}
+    for name, value in item_values(scores).items():
+        values[name], bad[name], _ = cell_means(value, (t_code, g_code, j_code, term_index), shape)
+    return TermCube(targets=names, groups=list(groups), templates=templates, values=values, bad=bad)
 
 
 def counted_items(items: pd.DataFrame, tags: tuple[str, ...] = DEFAULT_TAGS) -> pd.Series:

@@ -14,8 +14,7 @@ from albert_audit.compare import CHANGES, MATERIAL_CHANGES, RunScores, classify_
 from albert_audit.errors import AuditError
 from albert_audit.inference.crossed import crossed_delta
 from albert_audit.metrics import compute_findings
-from albert_audit.metrics.verdicts import term_cube
-from albert_audit.units import join_scores
+from albert_audit.units import join_scores, term_cube
 from tests.test_metrics import TWO, make_tables
 from tests.verdict_tables import simulated_tables
 

@@ -2,7 +2,7 @@
 
 Default (``unit = "template"``): the group-level crossed analysis of
 :func:`albert_audit.inference.crossed.crossed_gap` over the (templates x terms) item values of both groups
-(:func:`albert_audit.metrics.verdicts.term_cube`): the effect is the mean over templates of (mean over a's
+(:func:`albert_audit.units.term_cube`): the effect is the mean over templates of (mean over a's
 terms - mean over b's terms); with >= 5 terms per group and >= 5 templates the test and interval account for
 term and template variation (scope ``group``: the claim generalises to new terms), else exact sign flips over
 templates (scope ``terms``: a claim about these terms). p_material / p_equivalence test the effect against the
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from albert_audit import registry, stats
+from albert_audit import registry, stats, units
 from albert_audit.metrics import verdicts
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 
@@ -109,7 +109,7 @@ def gap_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, A
 def crossed_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, Any]]:
     """The rows of a signed gap metric by the crossed (templates x terms) analysis."""
     spec = registry.metric(metric)
-    cube = data.cached("term_cube", lambda: verdicts.term_cube(data.targets, data.groups))
+    cube = data.cached("term_cube", lambda: units.term_cube(data.targets, data.groups))
     values = cube.values[spec.value]
     n_bad = cube.bad[spec.value].sum(axis=(2, 3))  # (targets, groups)
     margin = verdicts.margin_for(metric, cfg.margin)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from albert_audit import registry, stats
+from albert_audit import registry, stats, units
 from albert_audit.metrics import verdicts
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 
@@ -77,7 +77,7 @@ def interaction(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
     if not levels:
         return []
     spec = registry.metric(METRIC)
-    cube = data.cached("term_cube", lambda: verdicts.term_cube(data.targets, data.groups))
+    cube = data.cached("term_cube", lambda: units.term_cube(data.targets, data.groups))
     values = cube.values[spec.value]
     counts = np.array([
         pd.unique(data.targets.loc[data.targets["group"] == g, "term_index"]).size for g in data.groups])

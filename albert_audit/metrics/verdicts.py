@@ -1,8 +1,5 @@
 """The signed gaps' group-level inference and every findings row's verdict.
 
-* :func:`term_cube`: one probe set's item values as (targets, groups, templates, terms) arrays, the term axis
-  being ``term_index`` within the group (NaN where a group has no such term in a template, or the value is
-  not finite): the design of :func:`albert_audit.inference.crossed.crossed_gap`.
 * :func:`gap_inference`: crossed inference of the signed gap a - b for every target of one group pair, with
   what a reviewer reads beside it (probability ratio, share of templates where a > b, prediction interval).
 * :func:`add_verdicts`: the last step of ``compute_findings``: q_material and the verdict of every row with a
@@ -14,60 +11,16 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.stats
 
-from albert_audit import registry, units
+from albert_audit import registry
 from albert_audit.errors import AuditError
 from albert_audit.inference.crossed import crossed_gap
 from albert_audit.inference.verdicts import classify
-
-SCORE_VALUES = ("logprob", "association")
-
-
-@dataclass(frozen=True)
-class TermCube:
-    """Item values of one probe set: ``values[score]`` has shape (targets, groups, templates, terms)."""
-
-    targets: list[str]
-    groups: list[str]
-    templates: np.ndarray
-    values: dict[str, np.ndarray]
-    bad: dict[str, np.ndarray]
-    """Per score: True where a cell held a non-finite value (then NaN in ``values``)."""
-
-
-def term_cube(scores: pd.DataFrame, groups: list[str], *, targets: list[str] | None = None,
-              templates: np.ndarray | None = None, n_terms: int | None = None) -> TermCube:
-    """(targets, groups, templates, terms) arrays of one probe set's joined scores (``units.SCORE_COLUMNS``).
-
-    Targets sorted, groups in the order given, templates sorted, terms by ``term_index`` (0..max), unless
-    ``targets``, ``templates`` or ``n_terms`` fix an axis (rows outside it are left out: two models' cubes on
-    the same axes). Several values in one cell are averaged; a cell with a non-finite value is NaN (a
-    missing item).
-    """
-    term_index = scores["term_index"].to_numpy(dtype=np.int64)
-    term_index = np.where(term_index < 0, 0, term_index)
-    target = scores["target"].astype(str)
-    names = sorted(target.unique()) if targets is None else list(targets)
-    templates = np.sort(scores["template_id"].unique()) if templates is None else np.asarray(templates)
-    if n_terms is None:
-        n_terms = int(term_index.max()) + 1 if len(term_index) else 0
-    t_code = pd.Categorical(target, categories=names).codes
-    g_code = pd.Categorical(scores["group"].astype(str), categories=groups).codes
-    j_code = pd.Index(templates).get_indexer(scores["template_id"].to_numpy())
-    keep = (t_code >= 0) & (g_code >= 0) & (j_code >= 0) & (term_index < n_terms)
-    scores, t_code, g_code, j_code, term_index = (scores[keep], t_code[keep], g_code[keep], j_code[keep],
-                                                  term_index[keep])
-    shape = (len(names), len(groups), len(templates), n_terms)
-    values, bad = {}, {}
-    for name, value in units.item_values(scores).items():
-        values[name], bad[name], _ = units.cell_means(value, (t_code, g_code, j_code, term_index), shape)
-    return TermCube(targets=names, groups=list(groups), templates=templates, values=values, bad=bad)
 
 
 def gap_inference(a: np.ndarray, b: np.ndarray, *, rng: np.random.Generator, alpha: float, margin: float,
