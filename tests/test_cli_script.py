@@ -22,13 +22,15 @@ from tests.test_cli import SMALL_PROBES
 ALPHA = "0.025"
 PROGRESS = re.compile(rb"scoring:\s+\d+%\|[^|]*\|\s*(\d+)/(\d+)")
 #: A second probe set of many sentences and one target: scoring lasts long enough to be stopped midway (the
-#: progress bar first reports after 0.5 s), while the statistics stay quick.
+#: progress bar first reports after 0.5 s, and the run is stopped only at a report strictly between 0 and all),
+#: while the statistics stay quick.
 PLACES = ["here", "there", "at work", "at home", "in town", "upstairs", "outside", "inside", "today", "again",
           "always", "later", "now", "early", "late", "alone", "together", "there again", "here again", "at noon"]
+VERBS = ("worked", "said", "lived", "stayed", "waited", "slept", "rested", "sat", "stood", "spoke")
 MANY_TEMPLATES = "\n".join(
     ["schema_version: 1", "name: many_templates", "description: Many templates for the resume test.",
      "category: gender", "groups:", "  female: [aunt, daughter]", "  male: [uncle, son]", "templates:"]
-    + [f'  - "The <group> {verb} {place} as a [MASK]."' for verb in ("worked", "said") for place in PLACES]
+    + [f'  - "The <group> {verb} {place} as a [MASK]."' for verb in VERBS for place in PLACES]
     + ["targets: [nurse]", ""])
 
 
@@ -51,8 +53,10 @@ def _terminate_mid_scoring(argv: list[str], timeout: float = 120.0) -> tuple[int
             ready, _, _ = select.select([proc.stderr], [], [], 0.05)
             if ready:
                 err += os.read(proc.stderr.fileno(), 65536)
-            done = [int(m.group(1)) for m in PROGRESS.finditer(err)]
-            if not sent and done and done[-1] > 0:
+            bars = [(int(m.group(1)), int(m.group(2))) for m in PROGRESS.finditer(err)]
+            # strictly mid-scoring: a first report that is already complete (a fast machine, or the final
+            # bar printed on close) would stop the run after its checkpoint was cleared
+            if not sent and bars and 0 < bars[-1][0] < bars[-1][1]:
                 proc.send_signal(signal.SIGTERM)
                 sent = True
         err += proc.stderr.read()
