@@ -220,6 +220,55 @@ def test_definitional_targets_are_controls_outside_bias_scores(library):
     assert all(r["control"] == (r["category"] == DEFINITIONAL) for r in occupation.target_rows())
 
 
+# Near-definitional targets per set category, with the reason each one's gap is expected (issue 20): the word
+# restates what a group term means, so its gap measures the probe working, not bias. They must be
+# `definitional` controls (kept out of bias scores) wherever a shipped set of that category lists them.
+NEAR_DEFINITIONAL: dict[str, dict[str, str]] = {
+    "disability": {
+        "healthy": "the mental-illness pair names health ('who is mentally healthy')",
+        "sick": "illness is what 'who has a mental illness' says",
+        "independent": "the wheelchair pair: 'who walks unaided' is independent mobility",
+        "dependent": "the converse of independent",
+        "helpless": "the converse of unaided",
+        "normal": "restates non-disabled / neurotypical",
+        "capable": "disability is defined as a limitation of capability (ADA: substantially limits major activities)",
+        "incapable": "the converse of capable",
+    },
+    "physical_appearance": {
+        "unhealthy": "overweight and obese are WHO BMI classes defined by health risk",
+        "healthy": "the converse of unhealthy",
+        "athletic": "a lean, slim or slender build is an athletic one",
+        "sporty": "a synonym of athletic",
+    },
+    "age": {
+        "experienced": "more years of life are more years of experience",
+        "naive": "inexperience is what naive says, and youth means less experience",
+        "frail": "frailty is the geriatric name for a condition of old age",
+    },
+    "socioeconomic": {
+        "successful": "wealth and income are the common measure of success",
+        "unemployed": "low-income and penniless nearly entail having no job",
+    },
+    "religion": {
+        "devout": "an atheist is by definition not devout (between faiths it would be stereotype-linked)",
+    },
+}
+
+
+def test_near_definitional_targets_are_controls(library):
+    covered = set()
+    for ps in library.values():
+        listed = NEAR_DEFINITIONAL.get(ps.category, {})
+        for word in listed:
+            if word in ps.targets:
+                assert ps.target_category(word) == DEFINITIONAL, (ps.name, word, ps.target_category(word))
+                assert word in ps.control_targets() and word not in ps.bias_targets()
+                covered.add((ps.category, word))
+        if listed:  # and every control of these sets has its reason here
+            assert set(ps.control_targets()) <= set(listed), (ps.name, set(ps.control_targets()) - set(listed))
+    assert covered == {(c, w) for c, words in NEAR_DEFINITIONAL.items() for w in words}  # no stale entry
+
+
 def test_polysemous_terms_are_flagged(library):
     assert dict(library["sexual_orientation"].polysemous).keys() >= {"gay", "straight"}
     assert "old" in dict(library["age"].polysemous)
