@@ -1,7 +1,7 @@
 """Findings from a run's score tables: one module per metric family, each metric a registry entry.
 
 ``compute_findings`` (findings.py) runs every metric of :mod:`albert_audit.registry`; ``core`` holds what
-the metric modules share; ``gaps``, ``shift``, ``omnibus``, ``fills``, ``bias_score``, ``alignment`` and
+the metric modules share; ``gaps``, ``shift``, ``omnibus``, ``fills``, ``bias_score``, ``reference_alignment`` and
 ``interaction`` make the rows; ``summary``
 condenses a findings table for the report. docs/metrics.md documents every metric.
 """
