@@ -231,7 +231,7 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
     """Read the runs back, compute deltas, write deltas.csv, benchmark_deltas.csv (when the runs scored
     benchmarks) and compare_summary.json (staged: they replace the previous ones together, and the previous
     compare.html goes with them), then draw compare.html."""
-    from albert_audit.compare import RunScores, change_counts, check_same_items, methods_text
+    from albert_audit.model_deltas import RunScores, change_counts, check_same_items, methods_text
 
     created = utc_now()
     tables = _read_runs(config, runs)
