@@ -23,7 +23,7 @@ from albert_audit.api.options import (
 )
 from albert_audit.api.redraw import render_compare_report
 from albert_audit.api.run import check_out_folder, load_probes, read_sentences, run_audit
-from albert_audit.api.summary import RunExtras, compare_model, run_path, utc_now, utility_rows
+from albert_audit.api.summary_files import RunExtras, compare_model, run_path, utc_now, utility_rows
 from albert_audit.benchmarks.deltas import METHODS as BENCHMARK_METHODS
 from albert_audit.errors import AuditError, shown
 from albert_audit.runlock import RunLock

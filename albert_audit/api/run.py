@@ -23,7 +23,7 @@ from albert_audit.api.benchmarks import load_benchmarks, score_benchmarks
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
 from albert_audit.api.seen import check_items
 from albert_audit.api.size import size_warnings
-from albert_audit.api.summary import RunExtras, run_summary, utc_now
+from albert_audit.api.summary_files import RunExtras, run_summary, utc_now
 from albert_audit.errors import AuditError, shown
 from albert_audit.expand import annotate_targets, expand_items
 from albert_audit.library import resolve_probe_arg
