@@ -1,6 +1,6 @@
 """The Python API that the CLI calls (and a library user calls): run, compare, demo, redraw a report.
 
-Modules: ``analyze`` (`albert-audit analyze RUN_DIR`: findings again from saved scores), ``statcalls`` (the
+Modules: ``analyze`` (`albert-audit analyze RUN_DIR`: findings again from saved scores), ``configured_stats`` (the
 statistics called with the options given), ``size`` (the findings-size guard), ``scope`` (whether a set's
 gaps can make group claims), ``options`` (ModelOptions, StatsOptions and the configs composed of them; result
 types), ``run`` (one model's run folder), ``compare`` (base vs descendants, or saved runs), ``demo``,
