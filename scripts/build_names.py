@@ -43,7 +43,6 @@ import argparse
 import gzip
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,7 +55,7 @@ EXCLUDE = {
     "Summer", "Holly", "Hope", "Faith", "Joy", "Misty", "Destiny", "Brandy", "Candy", "Chance", "Chase",
     "Hunter", "Wade", "Dusty", "Rusty", "Cody", "Bill", "Will", "Mark", "Jack", "Drew", "Grant", "Lance",
     "Miles", "Cliff", "Dale", "Glen", "Gene", "Ray", "Rob", "Sandy", "Penny", "Ginger", "Iris", "Ivy", "Rose",
-    "Precious", "Unique", "Royal", "Major", "Prince", "King", "Saint", "Sterling", "Dusty", "Buck", "Forest",
+    "Precious", "Unique", "Royal", "Major", "Prince", "King", "Saint", "Sterling", "Buck", "Forest",
     "Truman", "Dirk", "Clay", "Bud", "Earl", "Duke", "Rocky", "Colt", "Gunner", "Tanner", "Cooper",
     "Parker", "Mason", "Carter", "Booker", "Jefferson", "Washington", "Lincoln", "Tyson", "Kobe", "Randy",
     # a drink, a nationality, a town, variant spellings

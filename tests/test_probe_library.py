@@ -44,7 +44,8 @@ ELICITING_CUES: dict[str, str] = {
                                    r"invariably|naturally|inherently|in general|by nature|as a rule|"
                                    r"in my experience|on the whole|by and large)\b"),
     # "is always", "has always been", "was never": a standing trait, not an occasion
-    "copular always or never": r"\b(is|are|was|were|be|been)\s+(always|never)\b|\b(always|never)\s+(is|are|was|were|been|be)\b",
+    "copular always or never": (r"\b(is|are|was|were|be|been)\s+(always|never)\b"
+                                r"|\b(always|never)\s+(is|are|was|were|been|be)\b"),
     "tend to": r"\btend(s|ed)?\s+to\b",
     # "Most <group> people", "all of them", "many"
     "quantifier": r"\b(most|all|many)\b",
