@@ -127,8 +127,8 @@ def name_table(races: pd.DataFrame, births: pd.DataFrame, frequencies: dict[str,
     return table[~function_first]
 
 
-def pick(table: pd.DataFrame, *, per_group: int, black_min: float, min_bearers: int,
-         by_frequency: bool) -> tuple[pd.DataFrame, list[str]]:
+def pick(table: pd.DataFrame, *, per_group: int, black_min: float, min_bearers: int, by_frequency: bool,
+         max_ratio: float = 3.5) -> tuple[pd.DataFrame, list[str]]:
     """The chosen pairs (one row per name) and the Black-associated names skipped for want of a counterpart."""
     piece_columns = [c for c in table.columns if c.startswith("pieces_")]
     rows, skipped = [], []
@@ -153,6 +153,11 @@ def pick(table: pd.DataFrame, *, per_group: int, black_min: float, min_bearers: 
             births_gap = (np.log(free["births"]) - math.log(bn["births"])).abs()
             if by_frequency:
                 freq_gap = (np.log1p(free["frequency"]) - math.log1p(bn["frequency"])).abs()
+                free, births_gap, freq_gap = (x[freq_gap <= math.log(max_ratio)] for x in (free, births_gap, freq_gap))
+                if free.empty:
+                    skipped.append(f"{bn['name']} ({sex}): no counterpart with the same piece counts within a factor "
+                                   f"of {max_ratio:g} in corpus frequency")
+                    continue
                 order = pd.DataFrame({"f": freq_gap, "b": births_gap, "n": free["name"]}).sort_values(["f", "b", "n"])
             else:
                 order = pd.DataFrame({"b": births_gap, "n": free["name"]}).sort_values(["b", "n"])
