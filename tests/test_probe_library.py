@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from albert_audit.articles import agrees, indefinite_article
-from albert_audit.expand import expand_items
+from albert_audit.expand import expand_items, run_time_warnings
 from albert_audit.library import list_shipped, shipped_probes_dir
 from albert_audit.spec import DEFINITIONAL, MASK_PLACEHOLDER, load_lexicon, load_probe_set, load_probe_sets
 
@@ -287,6 +287,33 @@ def test_new_sets_have_five_terms_per_group_where_english_allows(library):
     for name in ("socioeconomic", "physical_appearance", "intersectional"):
         assert all(len(g.terms) >= 5 for g in library[name].groups), name
     assert all(len(g.terms) == 20 for g in library["profession_pronoun"].groups)
+
+
+def _demo_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(REPO / "albert_audit" / "demo_models" / "base"), local_files_only=True)
+
+
+def test_name_counterparts_have_equal_piece_counts_under_the_demo_tokenizer(library, tmp_path):
+    # v3: names are matched on piece count (demo tokenizer and BERT-base uncased; scripts/build_names.py), and
+    # the run-time check that guards the audited tokenizer finds nothing to warn about here ...
+    tokenizer = _demo_tokenizer()
+    assert run_time_warnings([library["names"]], tokenizer) == []
+    # ... but warns, naming both names, when a counterpart of another length comes in.
+    text = SETS["names"].read_text(encoding="utf-8").replace("Jared", "Bartholomew")
+    (tmp_path / "names.yaml").write_text(text, encoding="utf-8")
+    warned = run_time_warnings([load_probe_set(tmp_path / "names.yaml")], tokenizer)
+    assert len(warned) == 1 and "'Willie'" in warned[0] and "'Bartholomew'" in warned[0], warned
+
+
+def test_names_flags_and_reference_agree(library):
+    names = library["names"]
+    share = names.reference("black_share").as_dict()
+    terms = {g.name: g.terms for g in names.groups}
+    assert set(share) == {t for ts in terms.values() for t in ts}
+    assert all(share[t] >= 0.6 for g in ("black_female", "black_male") for t in terms[g])
+    assert all(share[t] <= 0.05 for g in ("white_female", "white_male") for t in terms[g])
 
 
 # ------------------------------------------------------------------------------------ reference data
