@@ -513,7 +513,8 @@ def test_methods_and_appendix_show_the_run_metadata(report) -> None:
     text = " ".join(parse(html).text)
     for expected in ("Benjamini–Hochberg", "chain rule, left to right", "Template-based probes",
                      "Fixed lexicons", "Tiny samples", "ab" * 32, "cd" * 32, "AlbertForMaskedLM", "2.25 s",
-                     "transformers", "probes/occupation.yaml", "Friedman test over 3 groups"):
+                     "transformers", "probes/occupation.yaml", "Friedman test over 3 groups",
+                     "Names as proxies", "Gaddis 2017"):
         assert expected in text, expected
 
 
