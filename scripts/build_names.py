@@ -27,8 +27,9 @@ share of white bearers is >= 0.9, of Black bearers in (0, 0.05], and it rests on
 in ``EXCLUDE`` (second senses, famous bearers) and names whose first piece is a function word under a
 tokenizer (``Alphonso`` -> ``▁a|l|p|...``) are left out. Per sex, Black-associated names are taken by births
 (most first: the names most people know). Each gets the unused white-associated name of the same sex that
-(1) has the same piece count under every given tokenizer, (2) is closest in log corpus frequency (log births
-without ``--frequencies``), (3) is closest in log births. A Black-associated name with no counterpart of
+(1) has the same piece count under every given tokenizer, (2) is closest in log corpus frequency, within a
+factor of ``--max-ratio`` (3.5) (log births, without a limit, without ``--frequencies``), (3) is closest in
+log births. A Black-associated name with no counterpart of
 equal piece counts is skipped (and reported) while another is left. Shares resting on fewer than
 ``--min-bearers`` are chosen all the same and flagged.
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -172,6 +174,27 @@ def pick(table: pd.DataFrame, *, per_group: int, black_min: float, min_bearers: 
     return pd.DataFrame(rows), skipped
 
 
+def align_sexes(chosen: pd.DataFrame) -> pd.DataFrame:
+    """Renumber the male pairs so that, position by position, they match the female pairs' piece counts under
+    as many tokenizers as possible (the gender contrast compares the names at the same position too)."""
+    piece_columns = [c for c in chosen.columns if c.startswith("pieces_")]
+    signature = chosen[chosen["race"] == "black"].set_index(["sex", "position"])[piece_columns]
+    female = [tuple(signature.loc[("female", i)]) for i in sorted(signature.loc["female"].index)]
+    male = [tuple(signature.loc[("male", i)]) for i in sorted(signature.loc["male"].index)]
+    if len(female) != len(male):
+        return chosen
+
+    def matches(order: tuple[int, ...]) -> int:
+        return sum(a == b for pos, m in enumerate(order) for a, b in zip(female[pos], male[m], strict=True))
+
+    best = max(itertools.permutations(range(len(male))), key=lambda order: (matches(order), [-m for m in order]))
+    new_position = {old: new for new, old in enumerate(best)}
+    out = chosen.copy()
+    is_male = out["sex"] == "male"
+    out.loc[is_male, "position"] = out.loc[is_male, "position"].map(new_position)
+    return out.sort_values(["sex", "position", "race"]).reset_index(drop=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--races", required=True)
@@ -181,12 +204,15 @@ def main() -> None:
     parser.add_argument("--per-group", type=int, default=5)
     parser.add_argument("--black-min", type=float, default=0.6)
     parser.add_argument("--min-bearers", type=int, default=100)
+    parser.add_argument("--max-ratio", type=float, default=3.5, help="largest corpus-frequency ratio of a pair")
     args = parser.parse_args()
     frequencies = load_frequencies(args.frequencies) if args.frequencies else None
     tokenizers = {label: load_tokenizer(path) for label, path in (t.split("=", 1) for t in args.tokenizer)}
     table = name_table(pd.read_csv(args.races), pd.read_parquet(args.births), frequencies, tokenizers)
     chosen, skipped = pick(table, per_group=args.per_group, black_min=args.black_min,
-                           min_bearers=args.min_bearers, by_frequency=frequencies is not None)
+                           min_bearers=args.min_bearers, by_frequency=frequencies is not None,
+                           max_ratio=args.max_ratio)
+    chosen = align_sexes(chosen)
     print(chosen.to_string(index=False))
     for line in skipped:
         print("skipped:", line)
