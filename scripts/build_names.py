@@ -171,7 +171,9 @@ def pick(table: pd.DataFrame, *, per_group: int, black_min: float, min_bearers: 
                              "bearers_at_least": int(n["bearers_at_least"]), "births": int(n["births"]),
                              "frequency": int(n["frequency"]), **{c: int(n[c]) for c in piece_columns}})
             position += 1
-    return pd.DataFrame(rows), skipped
+    columns = ["sex", "race", "position", "name", "black_share", "white_share", "bearers_at_least", "births",
+               "frequency", *piece_columns]
+    return pd.DataFrame(rows, columns=columns), skipped
 
 
 def align_sexes(chosen: pd.DataFrame) -> pd.DataFrame:
