@@ -1,4 +1,4 @@
-"""BEC-Pro loader (albert_audit.bec_pro): the published TSV as a table and as probe sets."""
+"""BEC-Pro loader (albert_audit.probeset.bec_pro): the published TSV as a table and as probe sets."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from albert_audit.bec_pro import bec_pro_probe_sets, read_bec_pro, read_professions
 from albert_audit.errors import AuditError
-from albert_audit.expand import expand_items
+from albert_audit.probeset.bec_pro import bec_pro_probe_sets, read_bec_pro, read_professions
+from albert_audit.probeset.expand import expand_items
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path("/work/shared/data/bec_pro/BEC-Pro_EN.tsv")

@@ -32,7 +32,6 @@ from albert_audit.api.run import (
     write_findings,
 )
 from albert_audit.api.scope import scope_warnings
-from albert_audit.api.size import MAX_FINDINGS_ROWS, estimated_rows, size_warnings
 from albert_audit.api.summary_files import RunExtras, runtime_versions
 from albert_audit.contract import (
     CHECKPOINT_FOLDER,
@@ -41,6 +40,7 @@ from albert_audit.contract import (
     COMPARE_SUMMARY_FILE,
     DELTAS_FILE,
 )
+from albert_audit.probeset.checks import MAX_FINDINGS_ROWS, estimated_rows, size_warnings
 
 __all__ = [
     "ANALYZE_OPTIONS", "MAX_FINDINGS_ROWS", "analyze_run", "check_out_folder", "estimated_rows", "size_warnings",

@@ -22,13 +22,13 @@ from albert_audit.api import configured_stats
 from albert_audit.api.benchmarks import load_benchmarks, score_benchmarks
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
 from albert_audit.api.seen import check_items
-from albert_audit.api.size import size_warnings
 from albert_audit.api.summary_files import RunExtras, run_summary, utc_now
 from albert_audit.errors import AuditError, shown
-from albert_audit.expand import annotate_targets, expand_items
 from albert_audit.library import resolve_probe_arg
+from albert_audit.probeset.checks import size_warnings
+from albert_audit.probeset.expand import annotate_targets, expand_items
+from albert_audit.probeset.spec import ProbeSet, load_probe_sets
 from albert_audit.runlock import RunLock
-from albert_audit.spec import ProbeSet, load_probe_sets
 
 MAX_SAMPLE_BYTES = 16 * 2**20
 """Largest text sample (--utility-sample) read."""

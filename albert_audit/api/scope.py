@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from albert_audit.errors import shown
 from albert_audit.inference.crossed import MIN_TEMPLATES, MIN_TERMS
-from albert_audit.spec import ProbeSet
+from albert_audit.probeset.spec import ProbeSet
 
 
 def scope_warnings(probe_sets: list[ProbeSet]) -> list[str]:

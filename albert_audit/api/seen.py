@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from albert_audit.errors import quoted
-from albert_audit.expand import run_time_warnings
-from albert_audit.spec import ProbeSet
+from albert_audit.probeset.expand import run_time_warnings
+from albert_audit.probeset.spec import ProbeSet
 
 
 def merge_duplicate_templates(items: pd.DataFrame, tokenizer: Any) -> tuple[pd.DataFrame, list[str]]:

@@ -1,14 +1,14 @@
 """The size guard's limit on the command line (`probes validate --max-findings`, `run`).
 
 The estimate and the warning at the documented limit are the probe-set validator's
-(:func:`albert_audit.spec.estimate_findings_rows`, a `warning: FILE:LINE` at the `groups:` key); this module
+(:func:`albert_audit.probeset.spec.estimate_findings_rows`, a `warning: FILE:LINE` at the `groups:` key); this module
 applies another limit when one is asked for.
 """
 
 from __future__ import annotations
 
 from albert_audit.errors import shown
-from albert_audit.spec import FINDINGS_ROWS_LIMIT, ProbeSet, estimate_findings_rows
+from albert_audit.probeset.spec import FINDINGS_ROWS_LIMIT, ProbeSet, estimate_findings_rows
 
 MAX_FINDINGS_ROWS = FINDINGS_ROWS_LIMIT
 """Findings rows a probe set may produce before `probes validate` and `run` warn (README, "Size limits")."""

@@ -1411,7 +1411,7 @@ def _merge_lexicon_groups(
 def _check_articles(templates: list[Template], terms: Sequence[str], targets: Sequence[str],
                     problems: _Problems) -> None:
     """Warn where a written "a"/"an" cannot agree with the words put after it."""
-    from albert_audit.articles import agrees
+    from albert_audit.probeset.articles import agrees
 
     for t in templates:
         if t.slot is not None:

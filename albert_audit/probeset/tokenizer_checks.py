@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from statistics import mean
 
-from albert_audit.spec import ProbeSet
+from albert_audit.probeset.spec import ProbeSet
 
 Tokenize = Callable[[str], Sequence[str]]
 CountPieces = Callable[[str], int]

@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from albert_audit.articles import ARTICLE_SLOT, indefinite_article
 from albert_audit.contract import ITEMS
 from albert_audit.errors import AuditError
-from albert_audit.lexicon_checks import tokenizer_warnings
-from albert_audit.spec import DEFINITIONAL, MASK_PLACEHOLDER, ProbeSet, Template
+from albert_audit.probeset.articles import ARTICLE_SLOT, indefinite_article
+from albert_audit.probeset.spec import DEFINITIONAL, MASK_PLACEHOLDER, ProbeSet, Template
+from albert_audit.probeset.tokenizer_checks import tokenizer_warnings
 
 ITEM_COLUMNS = ITEMS.names
 """The items table's columns, in order (owned by albert_audit.contract.ITEMS)."""
@@ -149,8 +149,8 @@ def run_time_warnings(probe_sets: Sequence[ProbeSet], tokenizer: Any) -> list[st
     """Tokenizer-dependent warnings of every probe set, once the model's tokenizer is loaded.
 
     Piece-count mismatches between counterpart terms (or groups) and words whose first piece is a function
-    word (:func:`albert_audit.lexicon_checks.tokenizer_warnings`). A word is split as it appears after a space
-    (``tokenizer.tokenize(" " + word)``). No torch needed: any object with a ``tokenize`` method works.
+    word (:func:`albert_audit.probeset.tokenizer_checks.tokenizer_warnings`). A word is split as it appears after a
+    space (``tokenizer.tokenize(" " + word)``). No torch needed: any object with a ``tokenize`` method works.
     """
     def tokenize(word: str) -> list[str]:
         return list(tokenizer.tokenize(" " + word))
