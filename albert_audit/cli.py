@@ -309,7 +309,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_probes_list(args: argparse.Namespace) -> int:
     """`albert-audit probes list`."""
     from albert_audit.library import list_shipped
-    from albert_audit.probeset.spec import load_probe_set
+    from albert_audit.probeset import load_probe_set
 
     for path in list_shipped():
         probe_set = load_probe_set(path)

@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO))
 
 from albert_audit.library import list_shipped  # noqa: E402
 from albert_audit.metrics import compute_findings  # noqa: E402
+from albert_audit.probeset import load_probe_sets  # noqa: E402
 from albert_audit.probeset.expand import expand_items  # noqa: E402
-from albert_audit.probeset.spec import load_probe_sets  # noqa: E402
 
 
 def synthetic_run(*, seed: int = 0, top_k: int = 10, vocab: int = 30_000) -> tuple[pd.DataFrame, ...]:

@@ -15,9 +15,9 @@ from albert_audit.engine import scoring
 from albert_audit.engine.association import agree_article, split_at_term
 from albert_audit.engine.scoring import score_items, term_piece_counter
 from albert_audit.errors import AuditError
+from albert_audit.probeset import load_probe_set
 from albert_audit.probeset.articles import indefinite_article
 from albert_audit.probeset.expand import expand_items
-from albert_audit.probeset.spec import load_probe_set
 from tests.conftest import write_probe_file
 
 PROBES = """\

@@ -7,8 +7,8 @@ import textwrap
 import pandas as pd
 import pytest
 
+from albert_audit.probeset import ProbeSet, load_probe_set
 from albert_audit.probeset.expand import ITEM_COLUMNS, expand_items
-from albert_audit.probeset.spec import ProbeSet, load_probe_set
 
 # The items columns of docs/data_contract.md, in order.
 CONTRACT_COLUMNS = [

@@ -11,8 +11,8 @@ from markupsafe import escape
 from albert_audit.errors import AuditError
 from albert_audit.library import resolve_probe_arg
 from albert_audit.metrics import compute_findings
+from albert_audit.probeset import load_probe_set
 from albert_audit.probeset.expand import expand_items
-from albert_audit.probeset.spec import load_probe_set
 from tests.conftest import write_probe_file
 from tests.test_metrics import make_tables
 

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from albert_audit.probeset.spec import load_probe_set
+from albert_audit.probeset import load_probe_set
 from albert_audit.probeset.tokenizer_checks import (
     first_piece_function_word,
     function_word_warnings,

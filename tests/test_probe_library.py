@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from albert_audit.library import list_shipped, shipped_probes_dir
+from albert_audit.probeset import DEFINITIONAL, MASK_PLACEHOLDER, load_lexicon, load_probe_set, load_probe_sets
 from albert_audit.probeset.articles import agrees, indefinite_article
 from albert_audit.probeset.expand import expand_items
-from albert_audit.probeset.spec import DEFINITIONAL, MASK_PLACEHOLDER, load_lexicon, load_probe_set, load_probe_sets
 
 REPO = Path(__file__).resolve().parent.parent
 PROBES = REPO / "probes"

@@ -13,8 +13,9 @@ from albert_audit.errors import AuditError
 from albert_audit.inference.reference_slope import logit
 from albert_audit.library import resolve_probe_arg
 from albert_audit.metrics import compute_findings
-from albert_audit.probeset.expand import annotate_targets, expand_items, run_time_warnings
-from albert_audit.probeset.spec import load_probe_set
+from albert_audit.probeset import load_probe_set
+from albert_audit.probeset.expand import annotate_targets, expand_items
+from albert_audit.probeset.tokenizer_checks import run_time_warnings
 from tests.conftest import write_probe_file
 from tests.oracles import bias_score_oracle
 from tests.test_metrics import TWO, make_tables

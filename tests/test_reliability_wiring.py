@@ -491,7 +491,7 @@ def _many_groups(folder: Path, n_groups: int) -> Path:
 
 def test_validate_warns_when_a_set_would_exceed_the_findings_limit(tmp_path):
     from albert_audit.api import MAX_FINDINGS_ROWS, estimated_rows
-    from albert_audit.probeset.spec import load_probe_set
+    from albert_audit.probeset import load_probe_set
 
     path = _many_groups(tmp_path, 120)
     assert estimated_rows(load_probe_set(path)) > MAX_FINDINGS_ROWS

@@ -25,7 +25,7 @@ import pytest
 from albert_audit import contract
 from albert_audit.errors import AuditError
 from albert_audit.library import list_shipped
-from albert_audit.probeset.spec import load_probe_sets
+from albert_audit.probeset import load_probe_sets
 from albert_audit.report import charts
 from albert_audit.report.context import build_context, group_target_means, top_fills_table
 from albert_audit.report.narrative import VERDICT_LABELS

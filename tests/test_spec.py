@@ -1,4 +1,4 @@
-"""Probe-set loading and validation (albert_audit.probeset.spec) and the shipped-library resolver (library)."""
+"""Probe-set loading and validation (albert_audit.probeset) and the shipped-library resolver (library)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from albert_audit import library
 from albert_audit.errors import AuditError
-from albert_audit.probeset.spec import Group, ProbeSet, Template, load_probe_set, load_probe_sets
+from albert_audit.probeset import Group, ProbeSet, Template, load_probe_set, load_probe_sets
 
 # Lines: 1 name, 2 description, 3 category, 4 groups, 5 female, 6 male, 7 templates, 8-15 templates,
 # 16 targets
@@ -962,7 +962,7 @@ def test_tagged_templates_that_differ_only_in_case_are_warned_about(tmp_path):
 
 
 def test_size_guard_estimate_follows_the_metric_registry():
-    from albert_audit.probeset.spec import ROWS_PER_KIND, estimate_findings_rows
+    from albert_audit.probeset.checks import ROWS_PER_KIND, estimate_findings_rows
     from albert_audit.registry import METRICS
 
     kinds = {spec.rows for spec in METRICS if spec.from_items}
@@ -984,7 +984,7 @@ def _groups_file(tmp_path: Path, n_groups: int, n_targets: int) -> Path:
 
 
 def test_size_guard_warns_over_the_limit_and_says_how_to_narrow(tmp_path):
-    from albert_audit.probeset.spec import FINDINGS_ROWS_LIMIT, estimate_findings_rows
+    from albert_audit.probeset.checks import FINDINGS_ROWS_LIMIT, estimate_findings_rows
 
     # 60 groups (1,770 pairs) x 9 targets: 3 x 15,930 + 3 x 1,770 + 9 + 1 + 1 = 53,111 rows > 50,000
     assert estimate_findings_rows(60, 9) == 53_111 > FINDINGS_ROWS_LIMIT
@@ -997,7 +997,7 @@ def test_size_guard_warns_over_the_limit_and_says_how_to_narrow(tmp_path):
 
 
 def test_size_guard_is_quiet_below_the_limit(tmp_path):
-    from albert_audit.probeset.spec import estimate_findings_rows
+    from albert_audit.probeset.checks import estimate_findings_rows
 
     # 60 groups x 8 targets: 3 x 14,160 + 3 x 1,770 + 8 + 1 + 1 = 47,800 rows
     assert estimate_findings_rows(60, 8) == 47_800
