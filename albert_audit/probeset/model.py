@@ -125,45 +125,6 @@ class ProbeSet:
         """The category a target is listed under ("" when ``targets:`` is a plain list)."""
         return dict(self.target_categories).get(target, "")
 
-    def bias_targets(self) -> tuple[str, ...]:
-        """The targets that enter bias scores: all but the ``definitional`` ones (positive controls)."""
-        return tuple(t for t in self.targets if self.target_category(t) != DEFINITIONAL)
-
-    def control_targets(self) -> tuple[str, ...]:
-        """The ``definitional`` targets: words whose meaning carries the group, expected to differ."""
-        return tuple(t for t in self.targets if self.target_category(t) == DEFINITIONAL)
-
-    def template_tags(self) -> dict[int, str]:
-        """template_id -> tag (``neutral`` or ``stereotype_eliciting``)."""
-        return {t.template_id: t.tag for t in self.templates}
-
-    def reference(self, name: str = "") -> Reference | None:
-        """The reference named ``name`` (the first one when ``name`` is empty), or None."""
-        for ref in self.references:
-            if not name or ref.name == name:
-                return ref
-        return None
-
-    def target_rows(self) -> list[dict[str, object]]:
-        """One dict per target: probe_set, target, category, control (definitional), polysemous (the other
-        sense or ""), and ``reference_<name>`` shares of the target-keyed references (NaN when absent)."""
-        other_sense = dict(self.polysemous)
-        refs = [r for r in self.references if r.keyed_by == "target"]
-        rows: list[dict[str, object]] = []
-        for target in self.targets:
-            category = self.target_category(target)
-            row: dict[str, object] = {"probe_set": self.name, "target": target, "category": category,
-                                      "control": category == DEFINITIONAL, "polysemous": other_sense.get(target, "")}
-            for ref in refs:
-                row[f"reference_{ref.name or 'share'}"] = ref.as_dict().get(target, float("nan"))
-            rows.append(row)
-        return rows
-
-    def template_rows(self) -> list[dict[str, object]]:
-        """One dict per template: probe_set, template_id, template, tag."""
-        return [{"probe_set": self.name, "template_id": t.template_id, "template": t.text, "tag": t.tag}
-                for t in self.templates]
-
 
 @dataclass(frozen=True)
 class Lexicon:
