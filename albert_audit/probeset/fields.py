@@ -85,10 +85,6 @@ LEXICON = Schema(
     known_label="known lexicon keys",
     keys_must_be_strings=False,
 )
-KNOWN_KEYS = PROBE_SET.keys
-REQUIRED_KEYS = PROBE_SET.required
-LEXICON_KEYS = LEXICON.keys
-LEXICON_REQUIRED_KEYS = LEXICON.required
 
 
 def read_fields(root: yaml.MappingNode, schema: Schema, problems: Problems) -> Fields:
