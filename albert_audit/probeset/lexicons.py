@@ -120,6 +120,8 @@ def _merge_lexicon_groups(
 
 
 def groups_from_lexicons(lexicons: list[Lexicon], key_node: yaml.Node, problems: Problems) -> GroupLines:
+    """Every group of the lexicons (concatenated per group name) as a group of the probe set; a word a group
+    gets twice is an error at the ``groups_from:`` key."""
     line = line_of(key_node)
     groups: GroupLines = []
     for name, words in _merge_lexicon_groups(lexicons, key_node, problems):

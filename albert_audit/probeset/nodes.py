@@ -30,6 +30,7 @@ def shown_path(path: str | PathLike[str]) -> str:
 
 
 def line_of(node: yaml.Node) -> int:
+    """The (1-based) line a node starts on."""
     return node.start_mark.line + 1
 
 
@@ -68,15 +69,18 @@ def char_name(char: str | int) -> str:
 
 
 def is_str(node: yaml.Node) -> bool:
+    """True for a plain string scalar."""
     return isinstance(node, yaml.ScalarNode) and node.tag == STR
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` is most probably a typo of, or None."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return close[0] if close else None
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a probable typo, else ""."""
     close = closest(word, choices)
     return f" (did you mean {quoted(close)}?)" if close else ""
 

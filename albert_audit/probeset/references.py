@@ -105,4 +105,5 @@ def build_references(
 
 
 def rekey(ref: Reference, keyed_by: str) -> Reference:
+    """The reference keyed by ``keyed_by`` (a lexicon's references are keyed by where the set uses its words)."""
     return Reference(ref.name, ref.source, ref.licence, ref.measure, keyed_by, ref.values)

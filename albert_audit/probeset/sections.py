@@ -17,6 +17,7 @@ GroupLines = list[tuple[Group, dict[str, int]]]
 
 
 def build_groups(entry: tuple[yaml.Node, yaml.Node] | None, problems: Problems) -> GroupLines:
+    """``groups:`` (a mapping group name -> list of terms) -> the groups, each with the line of every term."""
     if entry is None:
         return []
     key_node, node = entry
@@ -106,6 +107,7 @@ def build_targets(
 
 
 def warn_shared_terms(groups: GroupLines, problems: Problems) -> None:
+    """Warn at a term that two groups share (the comparison between them is blurred)."""
     owner: dict[str, str] = {}
     for group, lines in groups:
         for term in group.terms:

@@ -13,8 +13,6 @@ from albert_audit.probeset.nodes import Problems, char_name
 
 # Special tokens (and the mask itself, in any spelling) as a term or target: never a word the model can fill in.
 _SPECIAL_TERM_RE = re.compile(r"\[(?:CLS|SEP|PAD|UNK|MASK)\]|</?(?:s|pad|unk|cls|sep|mask)>", re.IGNORECASE)
-
-
 _INVISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 """Control, format (zero-width, bidi overrides), surrogate and line/paragraph-separator characters: never part of
 a word; in a template, term, target or group name they hide text or change how it is scored."""
@@ -31,6 +29,8 @@ def visible(problems: Problems, node: yaml.Node, what: str, value: str) -> bool:
 
 
 def check_term(problems: Problems, node: yaml.Node, what: str) -> str | None:
+    """A group term or target as written (a visible word, no special token, no mask or slot mark), or None
+    after recording the problem."""
     term = problems.word(node, what)
     if term is None or not visible(problems, node, what, term):
         return None

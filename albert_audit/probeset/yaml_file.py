@@ -16,6 +16,7 @@ from albert_audit.errors import shown as shown_text
 from albert_audit.probeset.nodes import MAP, SCALAR_TAGS, SEQ, Problems, char_name, line_of, short_tag
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+"""Largest probe or lexicon file read."""
 
 
 def read_text(path: Path, shown: str) -> tuple[str, str]:
@@ -38,6 +39,7 @@ def read_text(path: Path, shown: str) -> tuple[str, str]:
 
 
 def compose(text: str, shown: str) -> yaml.Node | None:
+    """The YAML node tree of ``text`` (None for an empty document); a parser error is one ``PATH:LINE`` line."""
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:
