@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from albert_audit.lexicon_checks import first_piece_function_word
+from albert_audit.probeset.tokenizer_checks import first_piece_function_word
 
 EXCLUDE = {
     # second senses or famous bearers that would dominate the name's meaning
