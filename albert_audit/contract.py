@@ -94,10 +94,13 @@ ITEMS = TableSpec(ITEMS_FILE, (
     Column("prior_text", "str", "the same sentence with the group term masked too (one mask per piece)"),
     Column("template_tag", "str", "the template's tag: neutral or stereotype_eliciting (kept out of the statistics)",
            default="neutral"),
-    Column("term_reference_share", "float64", "the term's share in the set's first term-keyed reference; NaN if none",
+    Column("term_reference_share", "float64",
+           "the term's share in the set's first term-keyed reference; NaN if none or left out (reference_note)",
            default=float("nan")),
     Column("group_factors", "str", 'a crossed set\'s levels of the group, "race=black;gender=female" ("" if none)',
            default=""),
+    Column("reference_note", "str", "the probe set's words left out of reference alignment (another sense) and "
+           'shares on few observations ("" if none)', default=""),
 ))
 
 TARGETS = TableSpec(TARGETS_FILE, (
@@ -110,7 +113,8 @@ TARGETS = TableSpec(TARGETS_FILE, (
     Column("term_prior_logprob", "float64", "the same with the target masked too (one mask per target piece)"),
     Column("category", "str", 'the target\'s category in the probe set ("" for a plain list)', default=""),
     Column("control", "bool", "a definitional target (positive control, kept out of bias scores)", default=False),
-    Column("reference_share", "float64", "the target's share in the set's first target-keyed reference; NaN if none",
+    Column("reference_share", "float64",
+           "the target's share in the set's first target-keyed reference; NaN if none or left out (reference_note)",
            default=float("nan")),
 ))
 

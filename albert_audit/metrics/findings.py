@@ -24,7 +24,7 @@ from albert_audit.metrics.row_verdicts import add_verdicts, check_margin
 UNITS = units.UNITS
 _ITEM_COLUMNS = ("item_id", "probe_set", "template_id", "group", "term", "term_index")
 _TARGET_COLUMNS = ("item_id", "target", "logprob", "term_logprob", "term_prior_logprob")
-_OPTIONAL = {"items": ("template_tag", "term_reference_share", "group_factors"),
+_OPTIONAL = {"items": ("template_tag", "term_reference_share", "group_factors", "reference_note"),
              "targets": ("category", "control", "reference_share")}
 """Annotation columns passed on to the metrics when present (docs/data_contract.md)."""
 _FILL_COLUMNS = ("item_id", "rank", "token", "prob")

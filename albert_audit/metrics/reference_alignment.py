@@ -123,9 +123,20 @@ def reference_alignment(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any
         return [row(data.name, METRIC, method=f"{keyed}; {what}; undefined: {exc}", **base)]
     r = "nan" if math.isnan(result.r) else f"{result.r:.3f}"
     method = (f"{keyed}; {what}; {result.method}={r}; verdict: {result.verdict} "
-              f"(slope 1 tracks, > 1 exceeds, 0-1 attenuates, < 0 inverts); {result.n_words} words")
+              f"(slope 1 tracks, > 1 exceeds, 0-1 attenuates, < 0 inverts); {result.n_words} words"
+              + "".join(f"; {note}" for note in reference_notes(data)))
     return [row(data.name, METRIC, n_units=result.n_templates, effect=result.slope, ci_low=result.ci_low,
                 ci_high=result.ci_high, p_value=result.p_value, method=method, **base)]
+
+
+def reference_notes(data: ProbeSetScores) -> list[str]:
+    """The probe set's notes on its reference words (items column ``reference_note``, written by the probe set's
+    expansion): the words left out of the fit because their share counts another sense of the word, and the
+    shares that rest on few observations. The statistic itself never sees the left-out shares (they are NaN)."""
+    if "reference_note" not in data.targets.columns:
+        return []
+    notes = data.targets["reference_note"].fillna("").astype(str)
+    return [note for note in dict.fromkeys(notes) if note]
 
 
 def _seed(seed: int, name: str) -> int:

@@ -10,7 +10,7 @@ import pandas as pd
 from albert_audit.contract import ITEMS
 from albert_audit.errors import AuditError
 from albert_audit.probeset.articles import ARTICLE_SLOT, indefinite_article
-from albert_audit.probeset.model import DEFINITIONAL, MASK_PLACEHOLDER, ProbeSet, Template
+from albert_audit.probeset.model import DEFINITIONAL, MASK_PLACEHOLDER, ProbeSet, Reference, Template
 
 ITEM_COLUMNS = ITEMS.names
 """The items table's columns, in order (owned by albert_audit.contract.ITEMS)."""
@@ -45,12 +45,35 @@ def _resolve_article(before: str, term: str) -> str:
     return before
 
 
+def _aligned_reference(probe_set: ProbeSet, keyed_by: str) -> Reference | None:
+    """The set's first reference keyed by ``keyed_by`` ("term" or "target"): the one reference alignment reads."""
+    return next((ref for ref in probe_set.references if ref.keyed_by == keyed_by), None)
+
+
 def _reference_shares(probe_set: ProbeSet, keyed_by: str) -> dict[str, float]:
-    """The shares of the set's first reference keyed by ``keyed_by`` ("term" or "target"); {} when none."""
-    for ref in probe_set.references:
-        if ref.keyed_by == keyed_by:
-            return ref.as_dict()
-    return {}
+    """The shares reference alignment may fit, from the set's first reference keyed by ``keyed_by``: every share
+    but those of the reference's ``sense_differs`` words (another sense of the word); {} when none."""
+    ref = _aligned_reference(probe_set, keyed_by)
+    return ref.alignment_values() if ref is not None else {}
+
+
+def reference_note(probe_set: ProbeSet) -> str:
+    """The items column ``reference_note``: the words the aligned references leave out (sense differs) and the
+    shares they flag as resting on few observations; "" when none."""
+    notes = []
+    for keyed_by in ("target", "term"):
+        ref = _aligned_reference(probe_set, keyed_by)
+        if ref is None:
+            continue
+        named = f" {ref.name}" if ref.name else ""
+        if ref.sense_differs:
+            words = ", ".join(sorted(word for word, _ in ref.sense_differs))
+            notes.append(f"left out of reference alignment (the{named} share counts another sense): {words}")
+        if ref.few_observations:
+            few = sorted(ref.few_observations, key=lambda word_n: (word_n[1], word_n[0]))
+            notes.append(f"{named.strip() or 'reference'} shares on few observations (at least): "
+                         + ", ".join(f"{word} {n}" for word, n in few))
+    return "; ".join(notes)
 
 
 def expand_items(
@@ -69,7 +92,9 @@ def expand_items(
     without a counter every term counts as one piece. For a template without a slot ``prior_text == text``.
     ``template_tag`` is the template's tag; ``term_reference_share`` the term's share in the set's first
     term-keyed reference (NaN when it has none or the term is not in it); ``group_factors`` the group's
-    levels in a crossed set (``"race=black;gender=female"``; "" when the set declares no ``factors``).
+    levels in a crossed set (``"race=black;gender=female"``; "" when the set declares no ``factors``);
+    ``reference_note`` the set's :func:`reference_note`. A share reference alignment must leave out (the
+    reference's ``sense_differs``) is NaN in ``term_reference_share`` and ``reference_share``.
     """
     cache: dict[tuple[str, str], int] = {}
 
@@ -87,6 +112,7 @@ def expand_items(
     rows: dict[str, list[object]] = {column: [] for column in ITEM_COLUMNS}
     for probe_set in probe_sets:
         term_shares = _reference_shares(probe_set, "term")
+        note = reference_note(probe_set)
         for template in probe_set.templates:
             before_raw, after_raw = template.split_at_slot()
             before = before_raw.replace(MASK_PLACEHOLDER, mask_token)
@@ -111,6 +137,7 @@ def expand_items(
                 rows["template_tag"].append(template.tag)
                 rows["term_reference_share"].append(float(term_shares.get(term, math.nan)))
                 rows["group_factors"].append(probe_set.group_factors(group))
+                rows["reference_note"].append(note)
     return pd.DataFrame(
         {
             column.name: pd.Series(rows[column.name], dtype=object if column.dtype == "str" else column.dtype)

@@ -72,10 +72,21 @@ class Reference:
     measure: str
     keyed_by: str
     values: tuple[tuple[str, float], ...]
+    sense_differs: tuple[tuple[str, str], ...] = ()
+    """(word, why) for words whose share counts another sense of the word than the probe's (painter: the BLS
+    share counts construction painters): kept here, left out of reference alignment."""
+    few_observations: tuple[tuple[str, int], ...] = ()
+    """(word, n) for shares resting on few observations (n, or at least n where the source gives no count):
+    flagged, kept in the fit."""
 
     def as_dict(self) -> dict[str, float]:
         """The values as a dict (word -> share)."""
         return dict(self.values)
+
+    def alignment_values(self) -> dict[str, float]:
+        """The shares reference alignment fits: the values less the ``sense_differs`` words."""
+        left_out = {word for word, _ in self.sense_differs}
+        return {word: share for word, share in self.values if word not in left_out}
 
 
 @dataclass(frozen=True)

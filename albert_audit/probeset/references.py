@@ -4,6 +4,7 @@ women in each occupation)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import yaml
 
@@ -12,7 +13,7 @@ from albert_audit.errors import shown as shown_text
 from albert_audit.probeset.model import NAME_RE, Reference
 from albert_audit.probeset.nodes import FLOAT, INT, NULL, Problems, describe, is_str, suggest
 
-REFERENCE_KEYS = ("name", "source", "licence", "measure", "keyed_by", "values")
+REFERENCE_KEYS = ("name", "source", "licence", "measure", "keyed_by", "values", "sense_differs", "few_observations")
 
 
 def build_references(
@@ -98,12 +99,50 @@ def build_references(
                                             "lie strictly between 0 and 1 (write 0.42 for 42 %)")
                         continue
                     values[word] = share
+        sense_differs, few = _word_flags(fields, problems, values)
         if not missing and values:
             refs.append(Reference(text["name"], text["source"], text["licence"], text["measure"], keyed_by,
-                                  tuple(values.items())))
+                                  tuple(values.items()), tuple(sense_differs.items()), tuple(few.items())))
     return refs
+
+
+def _word_flags(
+    fields: dict[str, tuple[yaml.Node, yaml.Node]], problems: Problems, values: dict[str, float]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """A reference's ``sense_differs: {word: why}`` and ``few_observations: {word: n}``; each word must have a
+    share in ``values``, ``why`` is text and ``n`` a positive whole number."""
+    out: tuple[dict[str, str], dict[str, int]] = ({}, {})
+    for key, found in zip(("sense_differs", "few_observations"), out, strict=True):
+        if key not in fields:
+            continue
+        node = fields[key][1]
+        if not isinstance(node, yaml.MappingNode) or not node.value:
+            what = "word -> the sense its share counts" if key == "sense_differs" else "word -> number of observations"
+            problems.error(node, f"reference {key} must be a mapping {what}, found {describe(node)}")
+            continue
+        for wnode, vnode in node.value:
+            word = problems.word(wnode, f"a word of reference {key}")
+            if word is None:
+                continue
+            if word not in values:
+                problems.error(wnode, f"reference {key} names {quoted(word)}, which has no share in values"
+                                      f"{suggest(word, list(values))}")
+                continue
+            if word in found:
+                problems.error(wnode, f"reference {key} names {quoted(word)} twice")
+                continue
+            if key == "sense_differs":
+                why = problems.word(vnode, f"the sense of {quoted(word)}")
+                if why:
+                    found[word] = why
+            elif isinstance(vnode, yaml.ScalarNode) and vnode.tag == INT and int(vnode.value) > 0:
+                found[word] = int(vnode.value)
+            else:
+                problems.error(vnode, f"reference few_observations of {quoted(word)} must be a whole number above "
+                                      f"0, found {describe(vnode)}")
+    return out
 
 
 def rekey(ref: Reference, keyed_by: str) -> Reference:
     """The reference keyed by ``keyed_by`` (a lexicon's references are keyed by where the set uses its words)."""
-    return Reference(ref.name, ref.source, ref.licence, ref.measure, keyed_by, ref.values)
+    return replace(ref, keyed_by=keyed_by)
