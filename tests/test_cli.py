@@ -60,7 +60,7 @@ def test_items_columns(run_dir):
     items = pd.read_parquet(run_dir / "items.parquet")
     assert list(items.columns) == ["item_id", "probe_set", "template_id", "template", "group", "term",
                                    "term_index", "text", "prior_text", "template_tag", "term_reference_share",
-                                   "group_factors"]
+                                   "group_factors", "reference_note"]
     assert items["item_id"].tolist() == list(range(len(items)))
     assert len(items) == 4 * 4 + 1 + 2  # small set: 4 templates x 4 terms; seed: 1 + 2
     small = items[items["probe_set"] == "small_occupation"]

@@ -24,6 +24,7 @@ CONTRACT_COLUMNS = [
     "template_tag",
     "term_reference_share",
     "group_factors",
+    "reference_note",
 ]
 
 DECLARED = """\

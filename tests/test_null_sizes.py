@@ -53,7 +53,8 @@ def null_run(
             logits = rng.normal(0.0, 1.0, VOCAB)
             for g, group in enumerate(("a", "b")):
                 for k in range(n_terms):
-                    items.append((item_id, f"set{s}", j, "", group, f"{group}{k}", k, "", "", "neutral", np.nan, ""))
+                    items.append((item_id, f"set{s}", j, "", group, f"{group}{k}", k, "", "", "neutral", np.nan, "",
+                                  ""))
                     lp = base + (shared + pair[:, k] if g == 0 else 0.0) + rng.normal(0.0, 0.3, n_targets)
                     targets += [(item_id, f"t{t}", 1, lp[t], lp[t], base[t] - 0.5) for t in range(n_targets)]
                     z = logits + term_fill[g, k] + rng.normal(0.0, 0.3, VOCAB)
