@@ -85,7 +85,8 @@ def _connect(path: Path, *, read_only: bool) -> Any:
     except duckdb.IOException as exc:
         message = str(exc).splitlines()[0] if str(exc) else ""
         if "lock" in message.lower():
-            raise AuditError(f"{shown(path)}: in use by another process (the catalogue has one writer at a time)") from None
+            raise AuditError(f"{shown(path)}: in use by another process (the catalogue has one writer at a "
+                             "time)") from None
         raise AuditError(f"{shown(path)}: cannot open the catalogue ({shown(message, limit=160)})") from None
     except duckdb.Error as exc:
         raise AuditError(f"{shown(path)}: not a DuckDB catalogue ({type(exc).__name__})") from None
@@ -121,7 +122,8 @@ def _joined(mapping: dict[str, Any] | None) -> str:
     return ";".join(f"{k}={v}" for k, v in sorted((mapping or {}).items()))
 
 
-def _run_row(folder: Path, *, lineage: str = "", label: str = "", parent: str = "") -> tuple[list[Any], list[list[Any]]]:
+def _run_row(folder: Path, *, lineage: str = "", label: str = "",
+             parent: str = "") -> tuple[list[Any], list[list[Any]]]:
     summary = results.read_summary(folder / contract.SUMMARY_FILE, schema_version=contract.SUMMARY_SCHEMA_VERSION)
     if not (folder / contract.FINDINGS_FILE).is_file():
         raise AuditError(f"{shown(folder / contract.FINDINGS_FILE)}: missing; only complete run folders are catalogued")
