@@ -174,7 +174,7 @@ DELTAS = TableSpec(DELTAS_FILE, (
     Column("p_value", "float64", "p-value of delta = 0"),
     Column("q_value", "float64", "Benjamini-Hochberg q-value"),
     Column("change", "str", "amplified, reduced, reversed, emerged, negligible or inconclusive "
-                            "(see albert_audit.compare)"),
+                            "(see albert_audit.model_deltas)"),
     Column("scope", "str", 'the delta\'s scope: "group", "terms" (signed gaps) or "" (bias_score)'),
     Column("margin", "float64", "the delta's practical margin (delta_margin), in the effect's unit"),
     Column("p_material", "float64", "p of |delta| <= margin against |delta| > margin"),

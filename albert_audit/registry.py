@@ -118,7 +118,7 @@ METRICS: tuple[MetricSpec, ...] = (
                "nats per logit", signed=False, compare_deltas=False,
                summary="OLS slope of the words' log-prob gaps on logit(reference share): tracks (1), exceeds, "
                        "attenuates or inverts",
-               compute="albert_audit.metrics.alignment:reference_alignment", value="logprob",
+               compute="albert_audit.metrics.reference_alignment:reference_alignment", value="logprob",
                rows="probe set with reference shares"),
     MetricSpec("interaction", "interaction of crossed factors (difference of gaps)", "interaction", "nats",
                signed=True, compare_deltas=False,

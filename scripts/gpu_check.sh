@@ -16,9 +16,9 @@ python3 -c "import torch, sys; print(torch.__version__, torch.cuda.get_device_na
 status=0
 python3 -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_forward.py tests/test_benchmarks_engine.py \
   "tests/test_cli.py::test_summary" 2>&1 | tee "$OUT/pytest.log" || status=1
-python3 benchmarks/throughput.py --device cuda --baseline-items 40 2>&1 | tee "$OUT/throughput.log" || status=1
+python3 bench/throughput.py --device cuda --baseline-items 40 2>&1 | tee "$OUT/throughput.log" || status=1
 if [ -n "${CROWS:-}" ] && [ -f "$CROWS" ]; then
-  python3 benchmarks/crows_speed.py --data "$CROWS" --device cuda --dtype auto --pairs 0 --skip-reference \
+  python3 bench/crows_speed.py --data "$CROWS" --device cuda --dtype auto --pairs 0 --skip-reference \
     2>&1 | tee "$OUT/crows.log" || status=1
 else
   echo "CrowS-Pairs timing skipped: set CROWS to the carried data file" | tee "$OUT/crows.log"

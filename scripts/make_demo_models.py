@@ -94,7 +94,7 @@ Measured (planted.json, README.md): item values per (occupation, template, term)
 (log P(occupation at [MASK]), log_softmax in fp32) and association_gap (log P(term | occupation filled in) -
 log P(term | occupation masked), term at its mask), computed the way the engine does; the effect is the mean
 over the 16 templates of (mean over female terms - mean over male terms). Verdicts and compare's change
-classes come from the design's own inference (albert_audit.inference.crossed and .verdicts: crossed templates
+classes come from the design's own inference (albert_audit.inference.crossed and .margin_verdicts: crossed templates
 x terms, margin log 1.25, BH over the 20 occupations; delta margin log 1.1), so ``--check`` tests the
 known-answer goals the demo's tests test: every planted skew material with its sign in both models, every
 control negligible, compare's class the planted one for the amplified and reduced couples and negligible for
@@ -658,7 +658,7 @@ def gaps_per_template(cube: np.ndarray) -> np.ndarray:
 def infer(cube: np.ndarray) -> dict[str, np.ndarray]:
     """The design's default inference of the female - male gap of every occupation (one FDR family)."""
     from albert_audit.inference.crossed import crossed_gap
-    from albert_audit.inference.verdicts import GAP_MARGIN, classify
+    from albert_audit.inference.margin_verdicts import GAP_MARGIN, classify
 
     res = crossed_gap(cube[:, :, 0], cube[:, :, 1], rng=np.random.default_rng(0), alpha=ALPHA, margin=GAP_MARGIN)
     verdict, q, _ = classify(p_value=res.p_value, p_material=res.p_material, p_equivalence=res.p_equivalence,
@@ -670,7 +670,7 @@ def infer(cube: np.ndarray) -> dict[str, np.ndarray]:
 def infer_delta(base_cube: np.ndarray, desc_cube: np.ndarray, base: dict, desc: dict) -> dict[str, np.ndarray]:
     """compare's inference of descendant - base per occupation and its change class."""
     from albert_audit.inference.crossed import crossed_delta
-    from albert_audit.inference.verdicts import DELTA_MARGIN, change, classify
+    from albert_audit.inference.margin_verdicts import DELTA_MARGIN, change, classify
 
     res = crossed_delta(base_cube[:, :, 0], base_cube[:, :, 1], desc_cube[:, :, 0], desc_cube[:, :, 1],
                         rng=np.random.default_rng(0), alpha=ALPHA, margin=DELTA_MARGIN)

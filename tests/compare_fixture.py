@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from albert_audit import contract
-from albert_audit.compare import methods_text
+from albert_audit.model_deltas import methods_text
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = '"><img src=x onerror=alert(1)>'

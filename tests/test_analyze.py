@@ -148,9 +148,9 @@ def test_margin_must_be_a_finite_non_negative_number(capsys, value):
 
 
 def test_compare_passes_the_delta_margin_and_records_both(monkeypatch, tmp_path, run_dir):
-    from albert_audit import compare
+    from albert_audit import model_deltas
 
-    real = compare.compute_deltas
+    real = model_deltas.compute_deltas
     seen: list[float | None] = []
 
     def spy(base, candidates, *, delta_margin=None, **options):
@@ -159,7 +159,7 @@ def test_compare_passes_the_delta_margin_and_records_both(monkeypatch, tmp_path,
             options["delta_margin"] = delta_margin
         return real(base, candidates, **options)
 
-    monkeypatch.setattr(compare, "compute_deltas", spy)
+    monkeypatch.setattr(model_deltas, "compute_deltas", spy)
     candidate = Path(shutil.copytree(run_dir, tmp_path / "candidate"))
     out = tmp_path / "cmp"
     assert main(["compare", "--base-run", str(run_dir), "--candidate-run", str(candidate), "--out", str(out),

@@ -142,7 +142,7 @@ def test_delta_jackknife_interval_by_hand() -> None:
 
 
 def test_compare_uses_the_findings_estimator_controls_left_out_and_self_delta_is_zero() -> None:
-    from albert_audit.compare import RunScores, compute_deltas
+    from albert_audit.model_deltas import RunScores, compute_deltas
 
     items, targets, fills = make_tables(groups=TWO, targets=("nurse", "engineer", "clerk", "pilot"),
                                         gaps={"nurse": 1.5, "pilot": 0.4})

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from albert_audit import compare as cmp
+from albert_audit import model_deltas as cmp
 from albert_audit.errors import AuditError
 from tests.conftest import TEST_WORDS, shipped_words, write_probe_file
 

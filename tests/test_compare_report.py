@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from albert_audit import contract, registry
-from albert_audit.compare import CHANGES, MATERIAL_CHANGES
 from albert_audit.errors import AuditError
+from albert_audit.model_deltas import CHANGES, MATERIAL_CHANGES
 from albert_audit.report import fmt
 from albert_audit.report.compare_context import build_compare_context, utility_verdict
 from albert_audit.report.compare_render import render_compare

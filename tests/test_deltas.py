@@ -1,4 +1,4 @@
-"""compare.compute_deltas on synthetic runs (no model): the numbers, the interval level, the delta verdicts and
+"""model_deltas.compute_deltas on synthetic runs (no model): the numbers, the interval level, the delta verdicts and
 the change classes (self-comparison, small noise, a real change, delta_margin)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from albert_audit import stats
-from albert_audit.compare import CHANGES, MATERIAL_CHANGES, RunScores, classify_changes, compute_deltas
 from albert_audit.errors import AuditError
 from albert_audit.inference.crossed import crossed_delta
 from albert_audit.metrics import compute_findings
+from albert_audit.model_deltas import CHANGES, MATERIAL_CHANGES, RunScores, classify_changes, compute_deltas
 from albert_audit.units import join_scores, term_cube
 from tests.test_metrics import TWO, make_tables
 from tests.verdict_tables import simulated_tables

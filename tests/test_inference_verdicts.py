@@ -1,4 +1,4 @@
-"""albert_audit.inference.verdicts: classification rules, FDR families, change classes, false-material rate."""
+"""albert_audit.inference.margin_verdicts: classification rules, FDR families, change classes, false-material rate."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from albert_audit import stats
 from albert_audit.errors import AuditError
 from albert_audit.inference.crossed import crossed_gap
+from albert_audit.inference.margin_verdicts import change, classify, fdr_by_family
 from albert_audit.inference.simulate import crossed_items
-from albert_audit.inference.verdicts import change, classify, fdr_by_family
 
 
 def test_classification_rules_and_precedence() -> None:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from albert_audit import units
-from albert_audit.alignment import logit
 from albert_audit.errors import AuditError
 from albert_audit.expand import annotate_targets, expand_items, run_time_warnings
+from albert_audit.inference.reference_slope import logit
 from albert_audit.library import resolve_probe_arg
 from albert_audit.metrics import compute_findings
 from albert_audit.spec import load_probe_set

@@ -72,7 +72,8 @@ def test_rows_follow_the_registry_order(findings: pd.DataFrame) -> None:
     assert registry.compared_ids() == ("logprob_gap", "association_gap", "bias_score")
     assert registry.label("disco") == "DisCo-style count" and registry.label("disco", short=True) == "DisCo"
     assert registry.label("unknown") == "unknown"
-    assert registry.metric("reference_alignment").compute == "albert_audit.metrics.alignment:reference_alignment"
+    compute = registry.metric("reference_alignment").compute
+    assert compute == "albert_audit.metrics.reference_alignment:reference_alignment"
 
 
 def test_docs_list_every_metric() -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from albert_audit.alignment import logit
+from albert_audit.inference.reference_slope import logit
 from albert_audit.metrics import compute_findings
-from albert_audit.metrics.alignment import Points
+from albert_audit.metrics.reference_alignment import Points
 from albert_audit.report.alignment_section import alignment_sentence
 from albert_audit.report.context import build_context
 from albert_audit.report.render import render_report

@@ -10,7 +10,7 @@ import pytest
 
 from albert_audit import registry
 from albert_audit.errors import AuditError
-from albert_audit.inference.verdicts import VERDICTS
+from albert_audit.inference.margin_verdicts import VERDICTS
 from albert_audit.metrics import compute_findings
 from tests.test_metrics import TWO, make_tables
 from tests.verdict_tables import simulated_tables, tables_from_values

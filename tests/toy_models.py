@@ -1,6 +1,6 @@
 """Random-weight ALBERT models with a real SentencePiece-style (Unigram) tokenizer, built locally.
 
-Test support, not part of the installed package: used by the tests and by benchmarks/throughput.py (which puts
+Test support, not part of the installed package: used by the tests and by bench/throughput.py (which puts
 the repository root on sys.path), since neither can download albert-large-v2. The tokenizer is the
 transformers AlbertTokenizer (Unigram model, lower-casing, Metaspace "▁" pieces) over a vocabulary made
 here: whole-word pieces for the given words, a few sub-word pieces, and single letters so that any

@@ -1,10 +1,10 @@
 """The Python API that the CLI calls (and a library user calls): run, compare, demo, redraw a report.
 
-Modules: ``analyze`` (`albert-audit analyze RUN_DIR`: findings again from saved scores), ``statcalls`` (the
+Modules: ``analyze`` (`albert-audit analyze RUN_DIR`: findings again from saved scores), ``configured_stats`` (the
 statistics called with the options given), ``size`` (the findings-size guard), ``scope`` (whether a set's
 gaps can make group claims), ``options`` (ModelOptions, StatsOptions and the configs composed of them; result
 types), ``run`` (one model's run folder), ``compare`` (base vs descendants, or saved runs), ``demo``,
-``redraw`` (`albert-audit report DIR`) and ``summary`` (builds summary.json / compare_summary.json from the
+``redraw`` (`albert-audit report DIR`) and ``summary_files`` (builds summary.json / compare_summary.json from the
 contract's dataclasses).
 Importing it stays free of torch: the engine is imported inside the functions that score.
 """
@@ -33,7 +33,7 @@ from albert_audit.api.run import (
 )
 from albert_audit.api.scope import scope_warnings
 from albert_audit.api.size import MAX_FINDINGS_ROWS, estimated_rows, size_warnings
-from albert_audit.api.summary import RunExtras, runtime_versions
+from albert_audit.api.summary_files import RunExtras, runtime_versions
 from albert_audit.contract import (
     CHECKPOINT_FOLDER,
     COMPARE_REPORT_FILE,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from albert_audit import __version__, contract, results
-from albert_audit.api import statcalls
+from albert_audit.api import configured_stats
 from albert_audit.api.benchmarks import ComparedRun, benchmark_deltas, load_benchmarks
 from albert_audit.api.options import (
     AuditConfig,
@@ -23,7 +23,7 @@ from albert_audit.api.options import (
 )
 from albert_audit.api.redraw import render_compare_report
 from albert_audit.api.run import check_out_folder, load_probes, read_sentences, run_audit
-from albert_audit.api.summary import RunExtras, compare_model, run_path, utc_now, utility_rows
+from albert_audit.api.summary_files import RunExtras, compare_model, run_path, utc_now, utility_rows
 from albert_audit.benchmarks.deltas import METHODS as BENCHMARK_METHODS
 from albert_audit.errors import AuditError, shown
 from albert_audit.runlock import RunLock
@@ -207,7 +207,7 @@ def _read_runs(config: CompareConfig, runs: list[tuple[str, Path]]) -> list[resu
     tables = [results.read_run(folder) for _, folder in runs]
     for table in tables:
         if table.findings is None:
-            table.findings = statcalls.compute_findings(table.items, table.targets, table.fills,
+            table.findings = configured_stats.compute_findings(table.items, table.targets, table.fills,
                                                         run_stats_options(table.summary, config))
     return tables
 
@@ -231,7 +231,7 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
     """Read the runs back, compute deltas, write deltas.csv, benchmark_deltas.csv (when the runs scored
     benchmarks) and compare_summary.json (staged: they replace the previous ones together, and the previous
     compare.html goes with them), then draw compare.html."""
-    from albert_audit.compare import RunScores, change_counts, check_same_items, methods_text
+    from albert_audit.model_deltas import RunScores, change_counts, check_same_items, methods_text
 
     created = utc_now()
     tables = _read_runs(config, runs)
@@ -244,7 +244,7 @@ def _finish_compare(config: CompareConfig, out: Path, *, runs: list[tuple[str, P
     scores = [RunScores(label=label, items=t.items, targets=t.targets, findings=t.findings)
               for label, t in zip(labels, tables, strict=True)]
     computed_at = time.perf_counter()
-    deltas = statcalls.compute_deltas(scores[0], scores[1:], config.stats_options(),
+    deltas = configured_stats.compute_deltas(scores[0], scores[1:], config.stats_options(),
                                       delta_margin=config.delta_margin)
     bench_table, bench_records = benchmark_deltas(
         [ComparedRun(label, Path(run_folder), t.summary, t.findings)

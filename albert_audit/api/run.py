@@ -18,12 +18,12 @@ from typing import Any
 import pandas as pd
 
 from albert_audit import contract, inputs, outdir, results
-from albert_audit.api import statcalls
+from albert_audit.api import configured_stats
 from albert_audit.api.benchmarks import load_benchmarks, score_benchmarks
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
 from albert_audit.api.seen import check_items
 from albert_audit.api.size import size_warnings
-from albert_audit.api.summary import RunExtras, run_summary, utc_now
+from albert_audit.api.summary_files import RunExtras, run_summary, utc_now
 from albert_audit.errors import AuditError, shown
 from albert_audit.expand import annotate_targets, expand_items
 from albert_audit.library import resolve_probe_arg
@@ -173,7 +173,7 @@ def write_findings(out: Path, *, items: pd.DataFrame, targets: pd.DataFrame, fil
                    stats: StatsOptions, benchmark_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """Compute the findings table from the score tables and write findings.csv (the standard benchmarks'
     rows, ``benchmark_rows``, after the probe sets' rows)."""
-    findings = statcalls.compute_findings(items, targets, fills, stats)
+    findings = configured_stats.compute_findings(items, targets, fills, stats)
     if benchmark_rows is not None and len(benchmark_rows):
         findings = pd.concat([findings, benchmark_rows], ignore_index=True) if len(findings) else benchmark_rows
     results.write_csv(out / contract.FINDINGS_FILE, findings)
@@ -189,7 +189,7 @@ def write_eliciting_findings(out: Path, *, items: pd.DataFrame, targets: pd.Data
 
     if "template_tag" not in items.columns or not items["template_tag"].isin(ELICITING_TAGS).any():
         return None
-    eliciting = statcalls.compute_findings(items, targets, fills, stats, tags=ELICITING_TAGS)
+    eliciting = configured_stats.compute_findings(items, targets, fills, stats, tags=ELICITING_TAGS)
     results.write_csv(out / contract.ELICITING_FINDINGS_FILE, eliciting)
     return eliciting
 

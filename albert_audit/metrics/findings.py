@@ -19,7 +19,7 @@ from albert_audit import registry, stats, units
 from albert_audit.contract import FINDINGS, require_columns
 from albert_audit.errors import AuditError
 from albert_audit.metrics.core import FINDINGS_COLUMNS, Config, ProbeSetScores
-from albert_audit.metrics.verdicts import add_verdicts, check_margin
+from albert_audit.metrics.row_verdicts import add_verdicts, check_margin
 
 UNITS = units.UNITS
 _ITEM_COLUMNS = ("item_id", "probe_set", "template_id", "group", "term", "term_index")
@@ -82,7 +82,8 @@ def compute_findings(
     ``q_value <= alpha``; CIs are ``1 - alpha`` two-sided. Rows are sorted by probe set (run order), metric
     (registry order), target, then group pair (group order = first appearance in items); the result does not
     depend on the input row order or on PYTHONHASHSEED. ``margin``: the practical margin (nats) of the signed
-    log-ratio gaps' verdicts (None: the registry's default, log 1.25); verdicts: :mod:`albert_audit.metrics.verdicts`.
+    log-ratio gaps' verdicts (None: the registry's default, log 1.25); verdicts:
+    :mod:`albert_audit.metrics.row_verdicts`.
     ``tags``: the template tags whose items are used (default the neutral templates; ``units.ELICITING_TAGS``
     gives the stereotype-eliciting templates' own table, findings_stereotype_eliciting.csv).
     """

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from albert_audit import registry, stats, units
-from albert_audit.metrics import verdicts
+from albert_audit.metrics import row_verdicts
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 
 UNIT_NOTES = {
@@ -112,10 +112,10 @@ def crossed_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[st
     cube = data.cached("term_cube", lambda: units.term_cube(data.targets, data.groups))
     values = cube.values[spec.value]
     n_bad = cube.bad[spec.value].sum(axis=(2, 3))  # (targets, groups)
-    margin = verdicts.margin_for(metric, cfg.margin)
+    margin = row_verdicts.margin_for(metric, cfg.margin)
     rows: list[dict[str, Any]] = []
     for a, b in itertools.combinations(range(len(data.groups)), 2):
-        got = verdicts.gap_inference(values[:, a], values[:, b], alpha=cfg.alpha, margin=margin,
+        got = row_verdicts.gap_inference(values[:, a], values[:, b], alpha=cfg.alpha, margin=margin,
                                      n_resamples=cfg.n_resamples,
                                      rng=stats.rng_for(cfg.seed, f"{data.name}/{metric}/crossed/{a}-{b}"))
         res = got["res"]
@@ -129,7 +129,7 @@ def crossed_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[st
                 method=f"{VALUE_NOTES[spec.value]}{res.method[t]}; margin {margin:.4g} nats{notes}",
                 scope=str(res.scope[t]), margin=margin, p_material=res.p_material[t],
                 p_equivalence=res.p_equivalence[t], share_a_gt_b=got["share"][t], pi_low=got["pi_low"][t],
-                pi_high=got["pi_high"][t], **verdicts.ratio_fields(res.effect[t], res.ci_low[t], res.ci_high[t]),
+                pi_high=got["pi_high"][t], **row_verdicts.ratio_fields(res.effect[t], res.ci_low[t], res.ci_high[t]),
             ))
     return rows
 
@@ -148,9 +148,9 @@ def pair_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, 
     if clustered:
         diffs, n_pair_units = cluster_by_template(diffs, cube.units.get_level_values("template_id").to_numpy())
     effect, n, low, high, p, methods = mean_test_rows(diffs, cfg=cfg, key=f"{data.name}/{metric}/{cfg.unit}")
-    margin = verdicts.margin_for(metric, cfg.margin)
+    margin = row_verdicts.margin_for(metric, cfg.margin)
     # one "term" per unit: crossed_gap then runs exact sign flips over the units (scope terms)
-    got = verdicts.gap_inference(diffs[:, :, None], np.zeros_like(diffs)[:, :, None], alpha=cfg.alpha,
+    got = row_verdicts.gap_inference(diffs[:, :, None], np.zeros_like(diffs)[:, :, None], alpha=cfg.alpha,
                                  margin=margin, n_resamples=cfg.n_resamples,
                                  rng=stats.rng_for(cfg.seed, f"{data.name}/{metric}/{cfg.unit}/margin"))
     res = got["res"]
@@ -177,7 +177,7 @@ def pair_rows(data: ProbeSetScores, cfg: Config, metric: str) -> list[dict[str, 
                        f"over units, margin {margin:.4g} nats; scope=terms{notes}",
                 scope="terms", margin=margin, p_material=res.p_material[r], p_equivalence=res.p_equivalence[r],
                 share_a_gt_b=got["share"][r], pi_low=got["pi_low"][r], pi_high=got["pi_high"][r],
-                **verdicts.ratio_fields(effect[r], low[r], high[r]),
+                **row_verdicts.ratio_fields(effect[r], low[r], high[r]),
             )
         )
     return rows

@@ -10,7 +10,7 @@ of log P(target), each cell a group's value (e.g. A1B1 = Black women). It is 0 w
 effect) explains the four cells. One row per target and per pair of levels of each factor (4 races x 2
 genders: 6 rows per target). The groups' items are read from the items column ``group_factors``.
 
-Inference is that of the other signed gaps (:func:`albert_audit.metrics.verdicts.gap_inference`, crossed
+Inference is that of the other signed gaps (:func:`albert_audit.metrics.row_verdicts.gap_inference`, crossed
 templates x terms): when the four groups have equally many terms, the contrast is formed per term position
 (``term_index``: the four groups' j-th terms; with ``pair_terms_by_position`` these are counterparts, so a
 noun's own effect cancels) and the positions are the terms of the crossed analysis (scope ``group`` with >= 5
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from albert_audit import registry, stats, units
-from albert_audit.metrics import verdicts
+from albert_audit.metrics import row_verdicts
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 
 METRIC = "interaction"
@@ -81,7 +81,7 @@ def interaction(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
     values = cube.values[spec.value]
     counts = np.array([
         pd.unique(data.targets.loc[data.targets["group"] == g, "term_index"]).size for g in data.groups])
-    margin = verdicts.margin_for(METRIC, cfg.margin)
+    margin = row_verdicts.margin_for(METRIC, cfg.margin)
     (first, first_levels), (second, second_levels) = levels
     rows: list[dict[str, Any]] = []
     for a1, a2 in itertools.combinations(first_levels, 2):
@@ -92,7 +92,7 @@ def interaction(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
             y = contrast_cube(values, tuple(group_ids), counts)  # type: ignore[arg-type]
             by_position = y.shape[2] > 1
             zero = np.where(np.isfinite(y), 0.0, np.nan)
-            got = verdicts.gap_inference(y, zero, alpha=cfg.alpha, margin=margin, n_resamples=cfg.n_resamples,
+            got = row_verdicts.gap_inference(y, zero, alpha=cfg.alpha, margin=margin, n_resamples=cfg.n_resamples,
                                          rng=stats.rng_for(cfg.seed, f"{data.name}/{METRIC}/{a1}-{a2}/{b1}-{b2}"))
             res = got["res"]
             how = ("contrast per term position (the four groups' j-th terms), positions as terms"
@@ -107,6 +107,6 @@ def interaction(data: ProbeSetScores, cfg: Config) -> list[dict[str, Any]]:
                     method=f"{what}{res.method[t]}; margin {margin:.4g} nats", scope=str(res.scope[t]),
                     margin=margin, p_material=res.p_material[t], p_equivalence=res.p_equivalence[t],
                     share_a_gt_b=got["share"][t], pi_low=got["pi_low"][t], pi_high=got["pi_high"][t],
-                    **verdicts.ratio_fields(res.effect[t], res.ci_low[t], res.ci_high[t]),
+                    **row_verdicts.ratio_fields(res.effect[t], res.ci_low[t], res.ci_high[t]),
                 ))
     return rows

@@ -27,7 +27,7 @@ from albert_audit import registry, stats
 from albert_audit.inference.exact import margin_tests
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 from albert_audit.metrics.gaps import VALUE_NOTES, mean_test_rows
-from albert_audit.metrics.verdicts import margin_for, ratio_fields
+from albert_audit.metrics.row_verdicts import margin_for, ratio_fields
 
 
 def pair_gaps(data: ProbeSetScores, value: str) -> tuple[list[tuple[int, int]], np.ndarray]:

@@ -1,12 +1,12 @@
 """The reference-alignment part of a probe set's section in report.html: one sentence and one chart.
 
 The sentence reads the findings row of ``reference_alignment`` (slope, CI, p) and names the verdict by the rule
-of :func:`albert_audit.alignment.verdict` (where the slope's 1 - alpha CI lies): **inverts** (CI below 0),
-**exceeds** (CI above 1), **attenuates** (CI between 0 and 1), **tracks** (CI above 0 and including 1),
+of :func:`albert_audit.inference.reference_slope.verdict` (where the slope's 1 - alpha CI lies): **inverts** (CI
+below 0), **exceeds** (CI above 1), **attenuates** (CI between 0 and 1), **tracks** (CI above 0 and including 1),
 **inconclusive** (CI includes 0); before these, **flat** (CI within ± ``FLAT_SLOPE`` = 0.051 nats per logit:
 the skew moves by less than log 1.25 between reference shares of 10% and 90%). The chart
 (:func:`albert_audit.report.run_figures.alignment_chart`) shows the words the row fits
-(:func:`albert_audit.metrics.alignment.points`).
+(:func:`albert_audit.metrics.reference_alignment.points`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from albert_audit.alignment import FLAT_SLOPE, verdict
+from albert_audit.inference.reference_slope import FLAT_SLOPE, verdict
 from albert_audit.report import fmt
 from albert_audit.report.run_figures import alignment_chart
 

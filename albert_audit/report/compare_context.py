@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from albert_audit import contract, registry
-from albert_audit.compare import CHANGES, MATERIAL_CHANGES
+from albert_audit.model_deltas import CHANGES, MATERIAL_CHANGES
 from albert_audit.report import fmt
 from albert_audit.report.compare_benchmarks import HEADERS as BENCHMARK_HEADERS
 from albert_audit.report.compare_benchmarks import compare_benchmark_blocks

@@ -27,8 +27,8 @@ import pandas as pd
 from albert_audit import contract, registry
 from albert_audit.errors import AuditError
 from albert_audit.metrics import summarise_bias
-from albert_audit.metrics.alignment import points as alignment_points
 from albert_audit.metrics.findings import probe_set_scores
+from albert_audit.metrics.reference_alignment import points as alignment_points
 from albert_audit.report import fmt
 from albert_audit.report.alignment_section import alignment_section
 from albert_audit.report.benchmark_section import HEADERS as BENCHMARK_HEADERS

@@ -101,7 +101,7 @@ def alignment_chart(points: Any, row: pd.Series, *, chart_id: str) -> dict[str, 
     """The reference-alignment chart of a probe set: each word's effect (y, nats) against logit(share) (x),
     labelled, with the findings row's OLS slope through the points' means and the slope-1 line.
 
-    ``points``: :class:`albert_audit.metrics.alignment.Points` (the words the row fits)."""
+    ``points``: :class:`albert_audit.metrics.reference_alignment.Points` (the words the row fits)."""
     if points is None or len(points.words) == 0:
         return None
     x = np.log(points.shares) - np.log1p(-points.shares)

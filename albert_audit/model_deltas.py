@@ -24,12 +24,12 @@ and targets tables.
   (:func:`albert_audit.inference.bias.paired_delta`).
 
 The delta's verdict (``delta_verdict``: material / negligible / below_margin / inconclusive) and its q-values
-come from :func:`albert_audit.inference.verdicts.classify`, Benjamini-Hochberg within each (candidate,
+come from :func:`albert_audit.inference.margin_verdicts.classify`, Benjamini-Hochberg within each (candidate,
 probe set, metric) family.
 
 How a change is classed
 -----------------------
-:func:`albert_audit.inference.verdicts.change` from the delta's verdict and the two findings' verdicts (the
+:func:`albert_audit.inference.margin_verdicts.change` from the delta's verdict and the two findings' verdicts (the
 ``verdict`` column of each model's findings.csv; a row without a verdict counts as not material):
 
 * ``negligible``: the delta is shown to lie within +-delta_margin (equivalence);
@@ -57,10 +57,10 @@ import pandas as pd
 from albert_audit import contract, registry, stats
 from albert_audit.errors import AuditError
 from albert_audit.inference.crossed import crossed_delta
-from albert_audit.inference.verdicts import CHANGES as _CHANGES
-from albert_audit.inference.verdicts import VERDICTS, change, classify
+from albert_audit.inference.margin_verdicts import CHANGES as _CHANGES
+from albert_audit.inference.margin_verdicts import VERDICTS, change, classify
 from albert_audit.metrics.bias_score import delta as bias_score_delta
-from albert_audit.metrics.verdicts import check_margin, families, gap_effect
+from albert_audit.metrics.row_verdicts import check_margin, families, gap_effect
 from albert_audit.units import join_scores, template_cells, term_cube
 
 DELTA_COLUMNS = contract.DELTAS.names
@@ -199,7 +199,7 @@ def _signed_deltas(cubes: _Cubes, value: str, keys: list[tuple[str, str, str]], 
 def classify_changes(base_effect: Sequence[float], candidate_effect: Sequence[float],
                      delta_verdict: Sequence[str], base_verdict: Sequence[str],
                      candidate_verdict: Sequence[str]) -> list[str]:
-    """The ``change`` of each delta row (:func:`albert_audit.inference.verdicts.change`); a finding without
+    """The ``change`` of each delta row (:func:`albert_audit.inference.margin_verdicts.change`); a finding without
     a verdict ("", e.g. the bias score) counts as not material."""
     def known(values: Sequence[str]) -> np.ndarray:
         return np.array([v if v in VERDICTS else "inconclusive" for v in map(str, values)], dtype=object)

@@ -12,7 +12,7 @@ The baselines are slow, so they run on the first --baseline-items items; the eng
 (for the ratios) and on the whole set (for items/s). Prints items/s, ratios, achieved GFLOP/s, a measured
 fp32 matmul peak of this machine and the peak RSS.
 
-    python benchmarks/throughput.py [--baseline-items 40] [--device auto] [--batch-size auto]
+    python bench/throughput.py [--baseline-items 40] [--device auto] [--batch-size auto]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ with the default 10,000 resamples. With a run folder (items/targets/fills.parque
 ``timings_s.score``), times ``compute_findings`` on that run's tables and prints the ratio stats time /
 scoring time (target: under 10%).
 
-    python benchmarks/stats_speed.py [RUN_DIR] [--n-resamples 10000] [--seed 0] [--top-k 10] [--repeats 1]
+    python bench/stats_speed.py [RUN_DIR] [--n-resamples 10000] [--seed 0] [--top-k 10] [--repeats 1]
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ def compute_findings(items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataF
 
 def compute_deltas(base: Any, candidates: list[Any], stats: StatsOptions, *,
                    delta_margin: float | None) -> pd.DataFrame:
-    """The deltas table of ``candidates`` against ``base`` (albert_audit.compare.RunScores)."""
-    from albert_audit import compare
+    """The deltas table of ``candidates`` against ``base`` (albert_audit.model_deltas.RunScores)."""
+    from albert_audit import model_deltas
 
-    return compare.compute_deltas(base, candidates, seed=stats.seed, alpha=stats.alpha,
+    return model_deltas.compute_deltas(base, candidates, seed=stats.seed, alpha=stats.alpha,
                                   n_resamples=stats.n_resamples, delta_margin=delta_margin)

@@ -1,4 +1,5 @@
-"""reference_alignment (albert_audit.alignment): slope, CI by template resampling, permutation p, verdicts."""
+"""reference_alignment (albert_audit.inference.reference_slope): slope, CI by template resampling, permutation p,
+verdicts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from albert_audit.alignment import logit, reference_alignment, verdict
+from albert_audit.inference.reference_slope import logit, reference_alignment, verdict
 
 WORDS = [f"w{i}" for i in range(8)]
 

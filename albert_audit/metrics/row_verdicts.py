@@ -3,7 +3,7 @@
 * :func:`gap_inference`: crossed inference of the signed gap a - b for every target of one group pair, with
   what a reviewer reads beside it (probability ratio, share of templates where a > b, prediction interval).
 * :func:`add_verdicts`: the last step of ``compute_findings``: q_material and the verdict of every row with a
-  margin, Benjamini-Hochberg within each (probe set, metric) family (:func:`albert_audit.inference.verdicts.
+  margin, Benjamini-Hochberg within each (probe set, metric) family (:func:`albert_audit.inference.margin_verdicts.
   classify`). Rows without a margin (omnibus, reference alignment, rows without a test) keep verdict "".
 """
 
@@ -20,7 +20,7 @@ import scipy.stats
 from albert_audit import registry
 from albert_audit.errors import AuditError
 from albert_audit.inference.crossed import crossed_gap
-from albert_audit.inference.verdicts import classify
+from albert_audit.inference.margin_verdicts import classify
 
 
 def gap_inference(a: np.ndarray, b: np.ndarray, *, rng: np.random.Generator, alpha: float, margin: float,
@@ -73,7 +73,7 @@ def add_verdicts(table: pd.DataFrame, *, alpha: float) -> pd.DataFrame:
     """``q_material`` and ``verdict`` of every findings row with a margin (BH within (probe set, metric)).
 
     Rows without a margin (metrics whose registry entry declares none) get verdict "" and NaN q_material.
-    The verdict order is that of :func:`albert_audit.inference.verdicts.classify`: material, negligible,
+    The verdict order is that of :func:`albert_audit.inference.margin_verdicts.classify`: material, negligible,
     below_margin, inconclusive.
     """
     out = table.copy()

@@ -13,7 +13,7 @@ Prints both times, the ratio (target >= 2x on CPU), and the largest score differ
 GPU: with --device cuda, --skip-reference and --pairs 0 (all 1,508 pairs), the engine's time is the GPU
 target (< 30 s on one H100-class GPU).
 
-    python benchmarks/crows_speed.py --data PATH/crows_pairs_anonymized.csv [--pairs 20] [--device auto]
+    python bench/crows_speed.py --data PATH/crows_pairs_anonymized.csv [--pairs 20] [--device auto]
         [--dtype float32] [--batch-size auto] [--threads N] [--skip-reference]
 """
 

@@ -1,8 +1,8 @@
 """reference_alignment: does the model's skew track, exceed, attenuate or invert the probe set's reference?
 
 One row per probe set with reference shares (targets column ``reference_share`` or items column
-``term_reference_share``), computed by :func:`albert_audit.alignment.reference_alignment` (OLS slope of the
-words' template-mean effects on logit(share); CI by resampling templates; permutation p for slope = 0):
+``term_reference_share``), computed by :func:`albert_audit.inference.reference_slope.reference_alignment` (OLS
+slope of the words' template-mean effects on logit(share); CI by resampling templates; permutation p for slope = 0):
 
 - target-keyed (e.g. gender_occupation): a target's per-template effect is its ``logprob_gap`` cell, first
   group minus second (group means over terms, :mod:`albert_audit.units`); definitional controls are left out;
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from albert_audit import registry, stats
-from albert_audit.alignment import reference_alignment as fit
+from albert_audit.inference.reference_slope import reference_alignment as fit
 from albert_audit.metrics.bias_score import control_targets
 from albert_audit.metrics.core import Config, ProbeSetScores, row
 
@@ -93,8 +93,8 @@ class Points:
 
 def points(data: ProbeSetScores) -> Points | None:
     """The (share, effect) points behind a probe set's reference_alignment row: the words with a share and a
-    finite effect, effects averaged over templates as :func:`albert_audit.alignment.reference_alignment` does
-    (None without reference shares)."""
+    finite effect, effects averaged over templates as
+    :func:`albert_audit.inference.reference_slope.reference_alignment` does (None without reference shares)."""
     got = effects_and_shares(data)
     if got is None:
         return None

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from albert_audit.contract import require_columns
-from albert_audit.inference.verdicts import VERDICTS
+from albert_audit.inference.margin_verdicts import VERDICTS
 from albert_audit.metrics.core import FINDINGS_COLUMNS
 
 
