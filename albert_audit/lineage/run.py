@@ -22,7 +22,7 @@ from albert_audit import __version__, contract, results
 from albert_audit.api.benchmarks import load_benchmarks
 from albert_audit.api.options import CompareConfig, ModelOptions, StatsOptions, option_values
 from albert_audit.api.run import check_out_folder, load_probes, read_sentences
-from albert_audit.api.summary import utc_now
+from albert_audit.api.summary_files import utc_now
 from albert_audit.errors import AuditError, shown
 from albert_audit.lineage import manifest
 from albert_audit.lineage.manifest import Lineage, Node

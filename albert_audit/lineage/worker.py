@@ -183,7 +183,7 @@ def _one_line(text: str) -> str:
 def _audit(job: NodeJob) -> NodeOutcome:
     from albert_audit.api.options import AuditConfig
     from albert_audit.api.run import read_sentences, run_audit
-    from albert_audit.api.summary import RunExtras
+    from albert_audit.api.summary_files import RunExtras
     from albert_audit.lineage.kinds import LoadRequest, auditor, detect_kind
 
     loading = _loading(job)
