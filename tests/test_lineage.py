@@ -395,3 +395,19 @@ def test_light_commands_import_neither_ray_nor_duckdb(argv):
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert done.returncode == 0, done.stderr
+
+
+def test_lineage_folder_and_catalogue_are_documented():
+    import re
+
+    from albert_audit import catalogue
+
+    page = (REPO / "docs" / "data_contract.md").read_text(encoding="utf-8")
+    section = page[page.index("`LineageSummary`"):]
+    assert all(re.search(rf"\|\s*{f.name}\s*\|", section) for f in dataclasses.fields(contract.LineageSummary))
+    status = page[page.index("### lineage_status.csv"):]
+    assert all(re.search(rf"\|\s*{name}\s*\|", status) for name in contract.LINEAGE_STATUS.names)
+    docs = (REPO / "docs" / "catalogue.md").read_text(encoding="utf-8")
+    for name in [*catalogue.TABLES_SQL, *catalogue.FILE_VIEWS, *catalogue.DERIVED_VIEWS]:
+        assert f"**{name}**" in docs or f"| {name} |" in docs or f"| {name}," in docs, name
+    assert f"`CATALOGUE_SCHEMA_VERSION` {contract.CATALOGUE_SCHEMA_VERSION}" in docs
