@@ -1,11 +1,11 @@
 """Inputs of docs/scale.md's cost model: how many sequences one model's audit puts through the network.
 
 For every shipped probe set: items, targets, and the unique token sequences the engine scores (text, targets'
-chain-rule variants and Kurita's association variants, deduplicated), planned by the engine itself (the forward loop is not run) for a tiny
-random ALBERT whose tokenizer knows every probe word as one piece (as bench/throughput.py does: the real
-albert-large-v2 SentencePiece vocabulary cannot be downloaded here, and it splits rare words into several
-pieces, which adds chain-rule sequences: these counts are lower bounds), with their mean length in tokens.
-Also the pseudo-perplexity sample (one sequence per token of every sentence).
+chain-rule variants and Kurita's association variants, deduplicated), planned by the engine itself (the
+forward loop is not run) for a tiny random ALBERT whose tokenizer knows every probe word as one piece (as
+bench/throughput.py does: the real albert-large-v2 SentencePiece vocabulary cannot be downloaded here, and it
+splits rare words into several pieces, which adds chain-rule sequences: these counts are lower bounds), with
+their mean length in tokens. Also the pseudo-perplexity sample (one sequence per token of every sentence).
 
     python scripts/lineage_cost.py
 """
