@@ -411,3 +411,12 @@ def test_lineage_folder_and_catalogue_are_documented():
     for name in [*catalogue.TABLES_SQL, *catalogue.FILE_VIEWS, *catalogue.DERIVED_VIEWS]:
         assert f"**{name}**" in docs or f"| {name} |" in docs or f"| {name}," in docs, name
     assert f"`CATALOGUE_SCHEMA_VERSION` {contract.CATALOGUE_SCHEMA_VERSION}" in docs
+
+
+@pytest.mark.hub
+@pytest.mark.skipif("not __import__('tests.conftest', fromlist=['x']).hub_is_reachable()",
+                    reason="the Hugging Face hub cannot be reached (offline)")
+def test_hub_model_tree_of_albert_large_v2():
+    tree = manifests.from_hub("albert/albert-large-v2", limit=5)
+    assert tree.root.model == "albert/albert-large-v2" and len(tree.nodes) >= 2
+    assert all(node.parent for node in tree.nodes[1:])
