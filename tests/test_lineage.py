@@ -386,6 +386,26 @@ def test_task_models_are_refused_with_one_line_until_task_audits_land(lineage, t
     assert "a task model" in outcome.reason and "task audits are not available yet" in outcome.reason
     assert "kind: grafted" in outcome.reason and not (tmp_path / "run").exists()
 
+    # a task audit plugs in by registering the kind: it is then called with the run's config, and the refusal goes
+    from albert_audit.api import RunResult
+    from albert_audit.lineage import kinds
+
+    calls = []
+
+    def fake_task_audit(request, config, extras):
+        calls.append((request.model, config.out, extras.comparison["kind"]))
+        return RunResult(out=config.out, summary={"model": {"head": "task head", "weights_sha256": {"w": "h"}}})
+
+    refused = kinds._AUDITORS["task"]
+    kinds.register(kinds.KindAuditor("task", "test task audit", audit=fake_task_audit))
+    try:
+        outcome = audit_node(job)
+    finally:
+        kinds.register(refused)
+    assert outcome.status == "done" and outcome.kind == "task" and outcome.head == "task head", outcome
+    assert calls == [(str(task), tmp_path / "run", "task")]
+    assert audit_node(job).status == "failed"
+
 
 @pytest.mark.parametrize("argv", [["--help"], ["probes", "list"], ["report", "--help"], ["analyze", "--help"],
                                   ["lineage", "--help"], ["card", "--help"]])

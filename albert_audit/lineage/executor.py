@@ -39,6 +39,9 @@ class ClusterInfo:
 def start(address: str | None, *, num_cpus: int | None = None) -> tuple[Any, bool]:
     """Connect to Ray: ``None``/``"local"`` starts a local instance on loopback (returned flag True: stop it at
     the end); ``"auto"`` or ``HOST:PORT`` joins a cluster."""
+    # Ray reports usage statistics over the network unless told not to: an audit tool sends nothing anywhere
+    # (set RAY_USAGE_STATS_ENABLED=1 yourself to allow it)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,

@@ -45,11 +45,15 @@ class LoadRequest:
 
 @dataclass(frozen=True)
 class KindAuditor:
-    """One kind's audit: ``load`` gives ``(loaded model, notes)``; ``refusal`` (when set) refuses the kind."""
+    """One kind's audit. ``load`` gives ``(loaded model, notes)`` for the MLM audit (`run_audit` with that model,
+    pseudo-perplexity first); a kind that writes its run folder its own way (a task audit) gives ``audit``
+    instead: called with the LoadRequest and the run's ``AuditConfig`` and ``RunExtras``, it returns the
+    ``RunResult``. ``refusal`` (when set) refuses the kind with that line."""
 
     kind: str
     description: str
     load: Callable[[LoadRequest], tuple[Any, list[str]]] | None = None
+    audit: Callable[[LoadRequest, Any, Any], Any] | None = None
     refusal: str | None = None
 
 

@@ -194,9 +194,16 @@ def _audit(job: NodeJob) -> NodeOutcome:
     chosen = auditor(kind, job.model)
     if job.label != job.comparison.get("root"):
         _check_against_root(job, loading)
+    request = LoadRequest(model=job.model, revision=job.revision, root_model=job.root_model,
+                          root_revision=job.root_revision, loading=loading)
+    config = AuditConfig(model=job.model, revision=job.revision, probes=list(job.probes),
+                         benchmarks=list(job.benchmarks), out=Path(job.run_dir), write_report=False, **job.options)
+    comparison = {**job.comparison, "kind": kind, "audit_key": job.audit_key}
+    if chosen.audit is not None:  # a kind with its own audit (a task model): it writes the run folder
+        result = chosen.audit(request, config, RunExtras(comparison=comparison))
+        return _outcome(job, kind, result)
     assert chosen.load is not None
-    loaded, notes = chosen.load(LoadRequest(model=job.model, revision=job.revision, root_model=job.root_model,
-                                            root_revision=job.root_revision, loading=loading))
+    loaded, notes = chosen.load(request)
     utility = None
     if job.utility:
         from albert_audit.engine.utility import pseudo_perplexity
@@ -205,11 +212,12 @@ def _audit(job: NodeJob) -> NodeOutcome:
         utility = pseudo_perplexity(loaded, sentences, batch_size=job.options["batch_size"])
         if job.utility_sample:
             utility["sample"] = Path(job.utility_sample).name
-    config = AuditConfig(model=job.model, revision=job.revision, probes=list(job.probes),
-                         benchmarks=list(job.benchmarks), out=Path(job.run_dir), write_report=False, **job.options)
-    comparison = {**job.comparison, "kind": kind, "audit_key": job.audit_key}
     result = run_audit(config, loaded=loaded, extras=RunExtras(utility=utility, comparison=comparison,
                                                                notes=notes or None))
+    return _outcome(job, kind, result)
+
+
+def _outcome(job: NodeJob, kind: str, result: Any) -> NodeOutcome:
     model = result.summary.get("model") or {}
     return NodeOutcome(label=job.label, status="done", kind=kind, head=str(model.get("head", "")),
                        run=job.run_dir, weights_sha256=dict(model.get("weights_sha256") or {}))
