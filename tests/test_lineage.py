@@ -261,6 +261,19 @@ def test_catalogue_add_run_and_compare_folders(references, tmp_path):
         add_folders(catalogue, [tmp_path])
 
 
+def test_history_of_a_model_across_its_catalogued_runs(lineage, references, tmp_path):
+    from albert_audit.catalogue import add_folders, history
+
+    catalogue = tmp_path / "cat.duckdb"
+    add_folders(catalogue, [references["runs"]["base"], lineage["out"]])
+    table = history(catalogue, str(DEMO_MODELS_DIR / "base"))  # the demo base: audited twice, two "checkpoints"
+    assert list(table["position"]) == [0, 1] and table["probe_set"].nunique() == 1
+    assert table["bias_score"].nunique() == 1  # same model, same scores, same statistics options
+    assert (table["ci_low"] < table["bias_score"]).all() and (table["bias_score"] < table["ci_high"]).all()
+    with pytest.raises(AuditError, match="neither a catalogued lineage nor a catalogued model id"):
+        history(catalogue, "nobody/nothing")
+
+
 def test_card_round_trips_through_huggingface_hub(lineage, tmp_path):
     import yaml
     from huggingface_hub import ModelCard
@@ -440,3 +453,10 @@ def test_hub_model_tree_of_albert_large_v2():
     tree = manifests.from_hub("albert/albert-large-v2", limit=5)
     assert tree.root.model == "albert/albert-large-v2" and len(tree.nodes) >= 2
     assert all(node.parent for node in tree.nodes[1:])
+
+
+def test_ray_address_that_does_not_answer_is_one_line(tmp_path):
+    path = _manifest(tmp_path, f"base: {DEMO_MODELS_DIR / 'base'}\ndescendants:\n  - {DEMO_MODELS_DIR / 'descendant'}\n")
+    code, _, err = _cli(["lineage", "--manifest", str(path), "--probes", PROBES, "--out", str(tmp_path / "o"),
+                         "--ray-address", "127.0.0.1:1", "--quiet"])
+    assert code == 2 and err == "error: --ray-address 127.0.0.1:1: no Ray cluster answers there (Connection refused)\n"

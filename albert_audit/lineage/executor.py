@@ -54,12 +54,27 @@ def start(address: str | None, *, num_cpus: int | None = None) -> tuple[Any, boo
             raise AuditError(f"cannot start a local Ray instance: {type(exc).__name__}: "
                              f"{shown(str(exc).splitlines()[0] if str(exc) else '', limit=200)}") from None
         return ray, True
+    if address != "auto":
+        _check_reachable(str(address))
     try:
         ray.init(address=address, **quiet)
     except Exception as exc:
         raise AuditError(f"--ray-address {shown(address)}: cannot join the Ray cluster ({type(exc).__name__}: "
                          f"{shown(str(exc).splitlines()[0] if str(exc) else '', limit=200)})") from None
     return ray, False
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT that doesn't answer is one line at once (Ray itself retries for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return
+    except (OSError, ValueError) as exc:
+        raise AuditError(f"--ray-address {shown(address)}: no Ray cluster answers there "
+                         f"({shown(getattr(exc, 'strerror', None) or exc, limit=80)})") from None
 
 
 def _audit_actor(ray: Any) -> Any:

@@ -213,7 +213,6 @@ def _run_locked(config: LineageConfig, lineage: Lineage, probe_sets: list[Any], 
     compares = compare_edges(config, lineage, by_label, out)
     compared_at = time.perf_counter()
     status = status_table(lineage, by_label, compares, out)
-    results.write_csv(out / contract.LINEAGE_STATUS_FILE, status)
     catalogue_path = None
     if config.register:
         catalogue_path = Path(config.catalogue) if config.catalogue is not None else out / "catalogue.duckdb"
@@ -236,15 +235,26 @@ def _run_locked(config: LineageConfig, lineage: Lineage, probe_sets: list[Any], 
         files={"status": contract.LINEAGE_STATUS_FILE,
                "report": contract.LINEAGE_REPORT_FILE if config.write_report else None,
                "catalogue": str(catalogue_path) if catalogue_path is not None else None}).to_dict()
-    results.write_json(out / contract.LINEAGE_SUMMARY_FILE, summary)
+    # the status table and the summary replace the previous ones together (the old lineage.html goes with
+    # them); lineage.html is drawn after, from the files in place
+    staging = results.Staging(out, contract.LINEAGE_FILES)
+    folder = staging.open()
+    try:
+        results.write_csv(folder / contract.LINEAGE_STATUS_FILE, status)
+        results.write_json(folder / contract.LINEAGE_SUMMARY_FILE, summary)
+        staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
     if config.write_report:
         draw_lineage_report(out)
-    else:
-        (out / contract.LINEAGE_REPORT_FILE).unlink(missing_ok=True)
     if catalogue_path is not None:
         from albert_audit.catalogue import add_folders
 
-        add_folders(catalogue_path, [out])
+        try:
+            add_folders(catalogue_path, [out])
+        except AuditError as exc:  # the lineage folder is complete; registering can be redone
+            warnings.append(f"not registered in the catalogue: {exc}; run `albert-audit catalogue add {out}`")
     return LineageResult(out=out, summary=summary, status=status, warnings=warnings)
 
 
