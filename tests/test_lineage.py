@@ -456,7 +456,8 @@ def test_hub_model_tree_of_albert_large_v2():
 
 
 def test_ray_address_that_does_not_answer_is_one_line(tmp_path):
-    path = _manifest(tmp_path, f"base: {DEMO_MODELS_DIR / 'base'}\ndescendants:\n  - {DEMO_MODELS_DIR / 'descendant'}\n")
+    path = _manifest(tmp_path, f"base: {DEMO_MODELS_DIR / 'base'}\n"
+                               f"descendants:\n  - {DEMO_MODELS_DIR / 'descendant'}\n")
     code, _, err = _cli(["lineage", "--manifest", str(path), "--probes", PROBES, "--out", str(tmp_path / "o"),
                          "--ray-address", "127.0.0.1:1", "--quiet"])
     assert code == 2 and err == "error: --ray-address 127.0.0.1:1: no Ray cluster answers there (Connection refused)\n"
