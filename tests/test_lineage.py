@@ -154,6 +154,13 @@ def test_resume_needs_the_same_weights_and_settings(lineage, tmp_path):
     assert resumable(dataclasses.replace(job, audit_key="other settings")) is None
     other_weights = dataclasses.replace(job, model=str(lineage["models"]["noisy"]))  # same folder, other weights
     assert resumable(other_weights) is None
+    import shutil
+
+    scored_only = Path(shutil.copytree(lineage["out"] / "runs" / "planted", tmp_path / "scored"))
+    (scored_only / "findings.csv").unlink()  # scored, statistics not yet computed: kept, statistics redone
+    resumed = resumable(dataclasses.replace(job, run_dir=str(scored_only)))
+    assert resumed is not None and resumed.needs_stats
+    assert not resumable(job).needs_stats
     seeded = LineageConfig(**{**dataclasses.asdict(config), "seed": 1})
     assert plan_jobs(seeded, tree, load_probes([PROBES]), tmp_path)[2].audit_key != jobs["planted"].audit_key
 

@@ -3,7 +3,10 @@
 Layout: one long-lived actor per GPU (``num_gpus=1``) when the cluster has GPUs, else one per CPU slot
 (``num_cpus=1``, at most ``workers``); each actor audits one model at a time (:func:`worker.audit_node`:
 load, score, findings, its run folder) and takes the next model as soon as it is free, so every device stays
-busy until the queue is empty. Run reports are drawn afterwards by plain CPU tasks (:func:`draw_reports`).
+busy until the queue is empty. Each scored model's statistics (findings.csv, then its report.html) are a CPU
+task (``num_cpus=1``) submitted as soon as its audit ends: on a GPU node they run on the node's other CPUs while
+the actor scores the next model; on a CPU-only cluster, where the actors hold every CPU, they run once the
+audits are done. Reports of resumed runs are drawn by plain CPU tasks afterwards (:func:`draw_reports`).
 
 Failures: a model's own problem comes back as a ``failed`` outcome (never an exception). A lost worker
 process (killed, crashed, its node gone) is restarted by Ray and the model's audit retried, up to
@@ -90,9 +93,11 @@ def _audit_actor(ray: Any) -> Any:
 
 def run_jobs(jobs: Sequence[NodeJob], *, address: str | None, workers: int | None, retries: int,
              num_cpus: int | None = None, on_done: Callable[[NodeOutcome], None] | None = None,
-             ) -> tuple[list[NodeOutcome], ClusterInfo, Any]:
-    """Audit every job on Ray; outcomes in the jobs' order. Returns the ray module too (still connected: the
-    caller draws the reports, then calls :func:`stop`)."""
+             write_reports: bool = True) -> tuple[list[NodeOutcome], ClusterInfo, Any]:
+    """Audit every job on Ray; outcomes in the jobs' order. A model scored by its actor gets its findings (and
+    report, with ``write_reports``) from a CPU task submitted at once (``num_cpus=1``; it runs as soon as a CPU
+    is free, while the actor scores the next model). Returns the ray handle too (still connected: the caller
+    draws the remaining reports, then calls :func:`stop`)."""
     ray, started_here = start(address, num_cpus=num_cpus)
     try:
         resources = ray.cluster_resources()
@@ -106,9 +111,27 @@ def run_jobs(jobs: Sequence[NodeJob], *, address: str | None, workers: int | Non
         n_actors = max(1, min(n_actors, len(jobs)))
         actor_cls = _audit_actor(ray).options(max_restarts=retries, max_task_retries=retries, **actor_resources)
         actors = [actor_cls.remote() for _ in range(n_actors)]
-        outcomes = _dispatch(ray, actors, list(jobs), retries=retries, on_done=on_done, new_actor=actor_cls.remote)
+        stats_task = _stats_task(ray, retries)
+        stats: dict[int, Any] = {}
+
+        def scored(index: int, outcome: NodeOutcome) -> None:
+            if outcome.status != "failed" and outcome.needs_stats:
+                stats[index] = stats_task.remote(outcome.run, write_reports)
+            if on_done is not None:
+                on_done(outcome)
+
+        outcomes = _dispatch(ray, actors, list(jobs), retries=retries, on_done=scored, new_actor=actor_cls.remote)
         for actor in actors:
-            ray.kill(actor)
+            ray.kill(actor)  # frees their CPUs for the statistics still waiting
+        for index, ref in stats.items():
+            outcome = outcomes[index]
+            try:
+                error = ray.get(ref)
+            except Exception as exc:  # a statistics task that died after its retries
+                error = f"{type(exc).__name__}"
+            if error:
+                outcome.status, outcome.reason, outcome.run = "failed", f"statistics: {error}", ""
+            outcome.needs_stats = False
         info = ClusterInfo(address="local" if started_here else str(address), gpus=gpus, cpus=cpus,
                            actors=n_actors, actor_resources={k: float(v) for k, v in actor_resources.items()})
     except BaseException:
@@ -117,8 +140,23 @@ def run_jobs(jobs: Sequence[NodeJob], *, address: str | None, workers: int | Non
     return outcomes, info, (ray, started_here)
 
 
+def _stats_task(ray: Any, retries: int) -> Any:
+    @ray.remote(num_cpus=1, max_retries=retries)
+    def findings_of(run_dir: str, write_report: bool) -> str:
+        """A scored run folder's findings (and report): "" on success, else the one-line reason."""
+        from albert_audit.api.analyze import analyze_run
+
+        try:
+            analyze_run(run_dir, write_report=write_report)
+        except AuditError as exc:
+            return str(exc).splitlines()[0]
+        return ""
+
+    return findings_of
+
+
 def _dispatch(ray: Any, actors: list[Any], jobs: list[NodeJob], *, retries: int,
-              on_done: Callable[[NodeOutcome], None] | None, new_actor: Callable[[], Any]) -> list[NodeOutcome]:
+              on_done: Callable[[int, NodeOutcome], None] | None, new_actor: Callable[[], Any]) -> list[NodeOutcome]:
     """Give each free actor the next job until every job has an outcome; an actor that exhausted its
     restarts is replaced by a new one (``actors`` is updated in place)."""
     from ray.exceptions import RayActorError, RayError
@@ -149,7 +187,7 @@ def _dispatch(ray: Any, actors: list[Any], jobs: list[NodeJob], *, retries: int,
         outcomes[index] = outcome
         idle.append(actor)
         if on_done is not None:
-            on_done(outcome)
+            on_done(index, outcome)
     return [outcomes[i] for i in range(len(jobs))]
 
 

@@ -195,15 +195,15 @@ def _run_locked(config: LineageConfig, lineage: Lineage, probe_sets: list[Any], 
     try:
         outcomes, cluster, handle = executor.run_jobs(jobs, address=config.ray_address, workers=config.workers,
                                                       retries=config.retries, num_cpus=config.ray_cpus,
-                                                      on_done=progress.done)
+                                                      on_done=progress.done, write_reports=config.write_run_reports)
     finally:
         progress.close()
     audited_at = time.perf_counter()
     try:
         report_errors = {}
         if config.write_run_reports:
-            to_draw = [o.run for o in outcomes if o.status == "done" or (
-                o.status == "resumed" and not (Path(o.run) / contract.REPORT_FILE).is_file())]
+            to_draw = [o.run for o in outcomes
+                       if o.status != "failed" and not (Path(o.run) / contract.REPORT_FILE).is_file()]
             report_errors = executor.draw_reports(handle, to_draw)
     finally:
         executor.stop(handle)

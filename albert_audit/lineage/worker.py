@@ -71,6 +71,9 @@ class NodeOutcome:
     seconds: float = 0.0
     pid: int = 0
     attempts: int = 1
+    needs_stats: bool = False
+    """The run folder holds the scores and summary.json but not yet the findings (computed by a CPU task after
+    the model's audit, ``albert_audit.api.analyze_run``: byte-identical to computing them in the audit)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,10 +85,11 @@ def audit_key(values: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def complete_run(run_dir: Path) -> dict[str, Any] | None:
-    """summary.json of a run folder whose outputs are complete (else None)."""
-    needed = (contract.ITEMS_FILE, contract.FILLS_FILE, contract.TARGETS_FILE, contract.FINDINGS_FILE,
-              contract.SUMMARY_FILE)
+def complete_run(run_dir: Path, *, findings: bool = True) -> dict[str, Any] | None:
+    """summary.json of a run folder whose outputs are complete (else None); ``findings=False``: the scores and
+    summary.json suffice (a run scored, its statistics not yet computed)."""
+    needed = (contract.ITEMS_FILE, contract.FILLS_FILE, contract.TARGETS_FILE, contract.SUMMARY_FILE,
+              *((contract.FINDINGS_FILE,) if findings else ()))
     if not run_dir.is_dir() or not all((run_dir / name).is_file() for name in needed):
         return None
     if (run_dir / contract.CHECKPOINT_FOLDER).exists() or any(p.name.startswith(".staging-")
@@ -110,7 +114,7 @@ def current_weights(job: NodeJob) -> dict[str, str]:
 
 def resumable(job: NodeJob) -> NodeOutcome | None:
     """A ``resumed`` outcome when the job's run folder is complete and matches; else None."""
-    summary = complete_run(Path(job.run_dir))
+    summary = complete_run(Path(job.run_dir), findings=False)
     if summary is None:
         return None
     recorded = summary.get("comparison") or {}
@@ -121,7 +125,8 @@ def resumable(job: NodeJob) -> NodeOutcome | None:
     if model.get("weights_sha256") != weights:
         return None
     return NodeOutcome(label=job.label, status="resumed", kind=str(recorded.get("kind", job.kind)),
-                       head=str(model.get("head", "")), run=job.run_dir, weights_sha256=weights, pid=os.getpid())
+                       head=str(model.get("head", "")), run=job.run_dir, weights_sha256=weights, pid=os.getpid(),
+                       needs_stats=not (Path(job.run_dir) / contract.FINDINGS_FILE).is_file())
 
 
 def _loading(job: NodeJob) -> dict[str, Any]:
@@ -212,9 +217,14 @@ def _audit(job: NodeJob) -> NodeOutcome:
         utility = pseudo_perplexity(loaded, sentences, batch_size=job.options["batch_size"])
         if job.utility_sample:
             utility["sample"] = Path(job.utility_sample).name
+    # the findings (CPU statistics) are left to a CPU task after the audit, so that a GPU actor goes on to the
+    # next model; with benchmarks they are computed here (their rows come from the benchmark scoring)
+    later = not job.benchmarks
     result = run_audit(config, loaded=loaded, extras=RunExtras(utility=utility, comparison=comparison,
-                                                               notes=notes or None))
-    return _outcome(job, kind, result)
+                                                               notes=notes or None), findings=not later)
+    outcome = _outcome(job, kind, result)
+    outcome.needs_stats = later
+    return outcome
 
 
 def _outcome(job: NodeJob, kind: str, result: Any) -> NodeOutcome:
