@@ -2,11 +2,12 @@
 
 Layout: one long-lived actor per GPU (``num_gpus=1``) when the cluster has GPUs, else one per CPU slot
 (``num_cpus=1``, at most ``workers``); each actor audits one model at a time (:func:`worker.audit_node`:
-load, score, findings, its run folder) and takes the next model as soon as it is free, so every device stays
-busy until the queue is empty. Each scored model's statistics (findings.csv, then its report.html) are a CPU
-task (``num_cpus=1``) submitted as soon as its audit ends: on a GPU node they run on the node's other CPUs while
-the actor scores the next model; on a CPU-only cluster, where the actors hold every CPU, they run once the
-audits are done. Reports of resumed runs are drawn by plain CPU tasks afterwards (:func:`draw_reports`).
+load, score, the run folder's tables and summary.json) and takes the next model as soon as it is free, so
+every device stays busy until the queue is empty. Each scored model's statistics (findings.csv, then its
+report.html) are a CPU task (``num_cpus=1``) submitted as soon as its audit ends: on a GPU node they run on
+the node's other CPUs while the actor scores the next model; on a CPU-only cluster, where the actors hold
+every CPU, they run once the audits are done. Reports of resumed runs are drawn by plain CPU tasks
+afterwards (:func:`draw_reports`).
 
 Failures: a model's own problem comes back as a ``failed`` outcome (never an exception). A lost worker
 process (killed, crashed, its node gone) is restarted by Ray and the model's audit retried, up to
@@ -214,13 +215,10 @@ def draw_reports(ray_handle: Any, run_dirs: Sequence[str]) -> dict[str, str]:
 
 
 def stop(ray_handle: Any, started_here: bool | None = None) -> None:
-    """Disconnect; shut the local instance down when this command started it."""
-    if isinstance(ray_handle, tuple):
-        ray, started_here = ray_handle
-    else:
-        ray = ray_handle
+    """Disconnect from Ray (``ray.shutdown``): a local instance started by :func:`start` stops with it; a joined
+    cluster keeps running. ``ray_handle``: the ``(ray, started_here)`` pair of :func:`run_jobs`, or the module."""
+    ray = ray_handle[0] if isinstance(ray_handle, tuple) else ray_handle
     try:
         ray.shutdown()
     except Exception:  # shutting down is best effort
         pass
-    del started_here
