@@ -499,7 +499,8 @@ class LineageSummary(_JsonRecord):
     options: dict[str, Any] = doc("model and statistics options, delta_margin, utility")
     counts: dict[str, int] = doc("models by status: done, resumed, failed")
     compares: list[dict[str, str]] = doc("every comparison: label, against (parent or root), base label, folder")
-    cluster: dict[str, Any] = doc("Ray: address (local or joined), GPUs, CPUs, actors and each actor's resources")
+    cluster: dict[str, Any] = doc("Ray: address (local or joined), gcs_address (a local instance: 127.0.0.1:PORT), "
+                                  "GPUs, CPUs, actors and each actor's resources")
     timings_s: dict[str, float] = doc("seconds spent: audits (wall), reports, compares, total")
     files: dict[str, str | None] = doc("status: lineage_status.csv; report: lineage.html (None when not drawn); "
                                        "catalogue: the DuckDB file registered in (None when not)")

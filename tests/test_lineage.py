@@ -468,3 +468,36 @@ def test_ray_address_that_does_not_answer_is_one_line(tmp_path):
     code, _, err = _cli(["lineage", "--manifest", str(path), "--probes", PROBES, "--out", str(tmp_path / "o"),
                          "--ray-address", "127.0.0.1:1", "--quiet"])
     assert code == 2 and err == "error: --ray-address 127.0.0.1:1: no Ray cluster answers there (Connection refused)\n"
+
+
+def test_local_ray_instance_is_on_loopback(lineage):
+    summary = json.loads((lineage["out"] / "lineage_summary.json").read_text())
+    cluster = summary["cluster"]
+    assert cluster["address"] == "local" and cluster["gcs_address"].startswith("127.0.0.1:")
+    assert cluster["actors"] == 2 and cluster["actor_resources"] == {"num_cpus": 1.0} and cluster["gpus"] == 0
+
+
+def test_ray_address_joins_a_running_cluster(lineage, tmp_path):
+    """A cluster started here (on loopback, like the command's own); a second process joins it with
+    --ray-address HOST:PORT, audits there, and leaves it running."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        gcs = ray.get_runtime_context().gcs_address
+        assert gcs.startswith("127.0.0.1:")
+        path = _manifest(tmp_path, f"name: joined\nbase: {DEMO_MODELS_DIR / 'base'}\n"
+                                   f"descendants:\n  - {lineage['models']['planted']}\n")
+        argv = ["-m", "albert_audit.cli", "lineage", "--manifest", str(path), "--probes", PROBES, "--out",
+                str(tmp_path / "out"), "--ray-address", gcs, "--device", "cpu", "--offline", "--quiet",
+                "--no-report", "--no-run-reports", "--no-utility", "--no-catalogue", "--n-resamples", "200"]
+        done = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = json.loads((tmp_path / "out" / "lineage_summary.json").read_text())
+        assert summary["cluster"]["address"] == gcs and summary["counts"] == {"done": 2, "resumed": 0, "failed": 0}
+        assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 2  # still running
+        mine = (tmp_path / "out" / "runs" / "planted" / "findings.csv").read_bytes()
+        assert mine == (lineage["out"] / "runs" / "planted" / "findings.csv").read_bytes()
+    finally:
+        ray.shutdown()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ class ClusterInfo:
     cpus: float
     actors: int
     actor_resources: dict[str, float]
+    gcs_address: str = ""
+    """The cluster's GCS (a local instance: on 127.0.0.1)."""
 
 
 def start(address: str | None, *, num_cpus: int | None = None) -> tuple[Any, bool]:
@@ -46,14 +49,18 @@ def start(address: str | None, *, num_cpus: int | None = None) -> tuple[Any, boo
     # Ray reports usage statistics over the network unless told not to: an audit tool sends nothing anywhere
     # (set RAY_USAGE_STATS_ENABLED=1 yourself to allow it)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    local = address in (None, "", "local")
+    if local and "ray" not in sys.modules:
+        # a local instance stays on loopback: Ray otherwise binds its services to the machine's network address
+        # (its switch for single-machine clusters is named after Windows and macOS, where it is the default)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
              "configure_logging": True}
-    if address in (None, "", "local"):
+    if local:
         try:
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1",
-                     **quiet)
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **quiet)
         except Exception as exc:  # ray raises many kinds at start-up (ports, /tmp, shared memory)
             raise AuditError(f"cannot start a local Ray instance: {type(exc).__name__}: "
                              f"{shown(str(exc).splitlines()[0] if str(exc) else '', limit=200)}") from None
@@ -134,7 +141,8 @@ def run_jobs(jobs: Sequence[NodeJob], *, address: str | None, workers: int | Non
                 outcome.status, outcome.reason, outcome.run = "failed", f"statistics: {error}", ""
             outcome.needs_stats = False
         info = ClusterInfo(address="local" if started_here else str(address), gpus=gpus, cpus=cpus,
-                           actors=n_actors, actor_resources={k: float(v) for k, v in actor_resources.items()})
+                           actors=n_actors, actor_resources={k: float(v) for k, v in actor_resources.items()},
+                           gcs_address=str(ray.get_runtime_context().gcs_address))
     except BaseException:
         stop(ray, started_here)
         raise
