@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from albert_audit import __version__, results
+from albert_audit import results
 from albert_audit.errors import AuditError, shown
 
 TASK_TYPE = "fill-mask"
@@ -70,7 +70,7 @@ def model_index(run: results.RunTables, model_name: str) -> list[dict[str, Any]]
                 metrics.append({"type": f"findings_{verdict}", "value": count, "config": scope,
                                 "name": f"Findings {verdict.replace('_', ' ')} (scope {scope})"})
         if metrics:
-            tool = f"albert-audit {run.summary.get('tool_version', __version__)}"
+            tool = f"albert-audit {run.summary.get('tool_version', 'unknown')}"
             results_.append({"task": {"type": TASK_TYPE, "name": f"Bias evaluation ({tool})"},
                              "dataset": {"name": name, "type": DATASET_TYPE, "revision": str(probe.get("sha256"))},
                              "metrics": metrics})
@@ -96,10 +96,10 @@ def _cell(value: Any) -> str:
 
 def _probe_source(probe: dict[str, Any]) -> str:
     """The probe file's ``source`` when the file recorded in summary.json is still there with the same sha256."""
-    from albert_audit.api.run import load_probes
+    from albert_audit.probeset import load_probe_set
 
     try:
-        loaded = load_probes([str(probe.get("path"))])
+        loaded = [load_probe_set(str(probe.get("path")))]
     except (AuditError, OSError):
         return "(probe file not available)"
     if not loaded or loaded[0].sha256 != probe.get("sha256"):

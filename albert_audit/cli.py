@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from albert_audit import __version__, signals
 from albert_audit.contract import COMPARE_REPORT_FILE, DELTAS_FILE, REPORT_FILE
-from albert_audit.errors import AuditError, shown
-from albert_audit.outdir import os_reason
+from albert_audit.errors import AuditError, os_reason, shown
 from albert_audit.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "Terminated", "build_parser", "main"]
@@ -401,7 +400,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_probes_list(args: argparse.Namespace) -> int:
     """`albert-audit probes list`."""
     from albert_audit.library import list_shipped
-    from albert_audit.spec import load_probe_set
+    from albert_audit.probeset import load_probe_set
 
     for path in list_shipped():
         probe_set = load_probe_set(path)

@@ -1,7 +1,8 @@
-"""User-facing errors, and how user-supplied values are shown in them."""
+"""User-facing errors, how user-supplied values are shown in them, and the plain reason of an OS error."""
 
 from __future__ import annotations
 
+import errno
 import unicodedata
 
 SHOWN_LIMIT = 80
@@ -39,3 +40,12 @@ def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
 def quoted(value: object, limit: int = SHOWN_LIMIT) -> str:
     """:func:`shown` between single quotes (for names inside a sentence), at most ``limit`` characters."""
     return f"'{shown(value, max(3, limit - 2))}'"
+
+
+def os_reason(exc: OSError) -> str:
+    """A short, plain reason for an OS error (the ones users meet when writing results)."""
+    reasons = {errno.ENAMETOOLONG: "a name in the path is too long for the file system",
+               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on the device",
+               errno.EDQUOT: "disk quota exceeded"}
+    return reasons.get(exc.errno or 0, exc.strerror or str(exc))

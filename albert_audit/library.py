@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from albert_audit.errors import AuditError, shown
+from albert_audit.errors import AuditError, os_reason, shown
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _PROBE_SUFFIXES = (".yaml", ".yml")
@@ -39,13 +39,6 @@ def list_shipped() -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in _PROBE_SUFFIXES and p.is_file())
-
-
-def os_reason(exc: OSError) -> str:
-    """A short reason for an OS error (albert_audit.outdir's words; imported late: outdir imports this module)."""
-    from albert_audit.outdir import os_reason as reason
-
-    return reason(exc)
 
 
 def resolve_probe_arg(arg: str) -> Path:

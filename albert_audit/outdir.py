@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from albert_audit.errors import AuditError, shown
+from albert_audit.errors import AuditError, os_reason, shown
 
 PSEUDO_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -55,15 +55,6 @@ def forbidden_places(*, model_dir: str | Path | None = None,
         places.append((Path(model_dir).resolve(), "the model's folder"))
     places += [(Path(p).resolve().parent, "a folder holding the run's probe files") for p in probe_files]
     return places
-
-
-def os_reason(exc: OSError) -> str:
-    """A short, plain reason for an OS error (the ones users meet when writing results)."""
-    reasons = {errno.ENAMETOOLONG: "a name in the path is too long for the file system",
-               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-               errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on the device",
-               errno.EDQUOT: "disk quota exceeded"}
-    return reasons.get(exc.errno or 0, exc.strerror or str(exc))
 
 
 def prepare_out_folder(out: str | Path, *, forbidden: Iterable[tuple[Path, str]] = ()) -> Path:

@@ -58,17 +58,6 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def remove_outputs(folder: Path, names: tuple[str, ...] = RUN_FILES) -> list[str]:
-    """Delete earlier outputs in a folder about to be written again, so old and new files never mix."""
-    removed = []
-    for name in names:
-        path = Path(folder) / name
-        if path.is_file():
-            path.unlink()
-            removed.append(name)
-    return removed
-
-
 STAGING_PREFIX = ".staging-"
 """A run is written into ``OUT/.staging-<pid>`` and moved into OUT only once every output is written."""
 COMPLETE_MARK = ".complete"

@@ -23,10 +23,10 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from albert_audit.expand import expand_items  # noqa: E402
 from albert_audit.library import list_shipped  # noqa: E402
 from albert_audit.metrics import compute_findings  # noqa: E402
-from albert_audit.spec import load_probe_sets  # noqa: E402
+from albert_audit.probeset import load_probe_sets  # noqa: E402
+from albert_audit.probeset.expand import expand_items  # noqa: E402
 
 
 def synthetic_run(*, seed: int = 0, top_k: int = 10, vocab: int = 30_000) -> tuple[pd.DataFrame, ...]:

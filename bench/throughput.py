@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from albert_audit.engine.loading import load_model  # noqa: E402
 from albert_audit.engine.scoring import score_items, term_piece_counter  # noqa: E402
-from albert_audit.expand import expand_items  # noqa: E402
-from albert_audit.spec import load_probe_set  # noqa: E402
+from albert_audit.probeset import load_probe_set  # noqa: E402
+from albert_audit.probeset.expand import expand_items  # noqa: E402
 from tests.toy_models import build_toy_albert  # noqa: E402
 
 LARGE = {"embedding_size": 128, "hidden_size": 1024, "num_layers": 24, "num_heads": 16,

@@ -23,9 +23,9 @@ import albert_audit.engine.scoring as scoring  # noqa: E402
 from albert_audit.engine.loading import load_model  # noqa: E402
 from albert_audit.engine.scoring import score_items, term_piece_counter  # noqa: E402
 from albert_audit.engine.utility import neutral_sample  # noqa: E402
-from albert_audit.expand import expand_items  # noqa: E402
 from albert_audit.library import list_shipped  # noqa: E402
-from albert_audit.spec import load_probe_set  # noqa: E402
+from albert_audit.probeset import load_probe_set  # noqa: E402
+from albert_audit.probeset.expand import expand_items  # noqa: E402
 from tests.toy_models import build_toy_albert  # noqa: E402
 
 

@@ -19,8 +19,8 @@ import scipy.stats
 from albert_audit.inference.bias import bias_score, margin_tests, paired_delta
 from albert_audit.inference.crossed import crossed_delta, crossed_gap
 from albert_audit.inference.margin_verdicts import CHANGES, VERDICTS, change, classify
-from albert_audit.inference.simulate import crossed_items
 from albert_audit.stats import rng_for
+from tests.simulate import crossed_items
 
 ALPHA = 0.05
 BEGIN, END = "<!-- simulate_verdicts:begin -->", "<!-- simulate_verdicts:end -->"

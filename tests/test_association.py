@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from albert_audit import units
-from albert_audit.articles import indefinite_article
 from albert_audit.engine import scoring
 from albert_audit.engine.association import agree_article, split_at_term
 from albert_audit.engine.scoring import score_items, term_piece_counter
 from albert_audit.errors import AuditError
-from albert_audit.expand import expand_items
-from albert_audit.spec import load_probe_set
+from albert_audit.probeset import load_probe_set
+from albert_audit.probeset.articles import indefinite_article
+from albert_audit.probeset.expand import expand_items
 from tests.conftest import write_probe_file
 
 PROBES = """\

@@ -1,4 +1,4 @@
-"""BEC-Pro loader (albert_audit.bec_pro): the published TSV as a table and as probe sets."""
+"""BEC-Pro loader (albert_audit.probeset.bec_pro): the published TSV as a table and as probe sets."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from albert_audit.bec_pro import bec_pro_probe_sets, read_bec_pro, read_professions
 from albert_audit.errors import AuditError
-from albert_audit.expand import expand_items
+from albert_audit.probeset.bec_pro import bec_pro_probe_sets, read_bec_pro, read_professions
+from albert_audit.probeset.expand import expand_items
+from tests.probe_views import reference
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path("/work/shared/data/bec_pro/BEC-Pro_EN.tsv")
@@ -47,7 +48,7 @@ def test_probe_sets_mask_the_person_and_fix_the_article(tmp_path):
     assert "put 'a' before a vowel-initial profession in 2 rows" in sets["bec_pro_my"].warnings[0]
     texts = expand_items([sets["bec_pro_pronoun"]])["text"].tolist()
     assert texts == ["[MASK] is a nurse.", "[MASK] is an electrician."]
-    us = sets["bec_pro_my"].reference("us")
+    us = reference(sets["bec_pro_my"], "us")
     assert us.keyed_by == "term" and us.as_dict() == {"electrician": pytest.approx(0.022)}
 
 
@@ -55,7 +56,7 @@ def test_reference_needs_the_professions_file_to_match(tmp_path):
     sets = bec_pro_probe_sets(small(tmp_path))
     assert all(ps.references == () for ps in sets)
     sets = bec_pro_probe_sets(small(tmp_path), PROFESSIONS)
-    assert sets[0].reference("us").as_dict() == {"electrician": pytest.approx(0.022)}  # "nurse" is not in BEC-Pro
+    assert reference(sets[0], "us").as_dict() == {"electrician": pytest.approx(0.022)}  # "nurse" is not in BEC-Pro
 
 
 @pytest.mark.parametrize(("edit", "problem"), [
@@ -88,6 +89,6 @@ def test_the_published_file():
     sets = bec_pro_probe_sets(SHARED, PROFESSIONS)
     assert [len(ps.targets) for ps in sets] == [2, 2, 14]
     assert all(len(g.terms) == 20 for g in sets[0].groups) and len(sets[0].templates) == 5
-    assert len(sets[0].reference("us").values) == 60 and len(sets[0].reference("de").values) == 60
+    assert len(reference(sets[0], "us").values) == 60 and len(reference(sets[0], "de").values) == 60
     items = expand_items(sets)
     assert len(items) == 3 * 5 * 60 and not items["text"].str.contains(r"\ba [aeiou]", regex=True).any()

@@ -290,13 +290,19 @@ def test_seat_honest_and_aula_through_the_cli(tmp_path, tiny_model_dir):
 
 
 def test_a_benchmark_given_twice_and_stale_tables(tmp_path):
-    from albert_audit.api.benchmarks import clear_tables, load_benchmarks
+    from albert_audit import results
+    from albert_audit.api.benchmarks import load_benchmarks
 
     crows = write_crows(tmp_path)
     with pytest.raises(Exception, match="--benchmark crows_pairs given twice"):
         load_benchmarks([f"crows_pairs={crows}", f"crows_pairs={crows}"])
-    stale = tmp_path / "out" / contract.BENCHMARKS_FOLDER / "seat.parquet"
+    out = tmp_path / "out"
+    stale = out / contract.BENCHMARKS_FOLDER / "seat.parquet"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
-    clear_tables(tmp_path / "out")  # a rerun into the folder never keeps another run's table
-    assert not stale.exists()
+    staging = results.Staging(out)  # how run_audit writes: a rerun's benchmarks/ replaces the old one whole
+    (staging.open() / contract.BENCHMARKS_FOLDER).mkdir()
+    (staging.folder / contract.BENCHMARKS_FOLDER / "crows_pairs.parquet").write_bytes(b"new")
+    staging.commit()
+    assert not stale.exists()  # a rerun into the folder never keeps another run's table
+    assert (out / contract.BENCHMARKS_FOLDER / "crows_pairs.parquet").read_bytes() == b"new"

@@ -161,8 +161,8 @@ def _finetune_skewed(base_dir: Path, folder: Path, probe_file: Path, *, toward: 
     import torch
     from transformers import AlbertForMaskedLM, AlbertTokenizer
 
-    from albert_audit.articles import indefinite_article
-    from albert_audit.spec import load_probe_set
+    from albert_audit.probeset import load_probe_set
+    from albert_audit.probeset.articles import indefinite_article
 
     probe = load_probe_set(probe_file)
     tokenizer = AlbertTokenizer.from_pretrained(base_dir)

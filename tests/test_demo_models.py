@@ -27,7 +27,7 @@ def planted() -> dict:
 
 @pytest.fixture(scope="module")
 def probes():
-    from albert_audit.spec import load_probe_set
+    from albert_audit.probeset import load_probe_set
 
     return load_probe_set(DEMO / "demo_probes.yaml")
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from albert_audit.engine.scoring import score_items, term_piece_counter
-from albert_audit.expand import expand_items
-from albert_audit.spec import load_probe_set
+from albert_audit.probeset import load_probe_set
+from albert_audit.probeset.expand import expand_items
 from tests.conftest import PROBES, write_probe_file
 
 VARIED_PROBES = """\

@@ -215,8 +215,8 @@ targets: [nurse, "😀", engineer, "nur😀se", Nurse]
 @pytest.fixture(scope="module")
 def unit_items(tmp_path_factory, tiny_model):
     from albert_audit.engine.scoring import term_piece_counter
-    from albert_audit.expand import expand_items
-    from albert_audit.spec import load_probe_set
+    from albert_audit.probeset import load_probe_set
+    from albert_audit.probeset.expand import expand_items
 
     probe_set = load_probe_set(write_probe_file(tmp_path_factory.mktemp("units"), "dupes", UNIT_PROBES))
     items = expand_items([probe_set], mask_token=tiny_model.info.mask_token,

@@ -1,4 +1,4 @@
-"""Item expansion (albert_audit.expand): rows, columns, dtypes, capitalisation and prior sentences."""
+"""Item expansion (albert_audit.probeset.expand): rows, columns, dtypes, capitalisation and prior sentences."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import textwrap
 import pandas as pd
 import pytest
 
-from albert_audit.expand import ITEM_COLUMNS, expand_items
-from albert_audit.spec import ProbeSet, load_probe_set
+from albert_audit.probeset import ProbeSet, load_probe_set
+from albert_audit.probeset.expand import ITEM_COLUMNS, expand_items
 
 # The items columns of docs/data_contract.md, in order.
 CONTRACT_COLUMNS = [

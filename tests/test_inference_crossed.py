@@ -16,7 +16,7 @@ from albert_audit.errors import AuditError
 from albert_audit.inference.crossed import crossed_delta, crossed_gap
 from albert_audit.inference.exact import sign_flip_p
 from albert_audit.inference.margin_verdicts import classify
-from albert_audit.inference.simulate import crossed_items
+from tests.simulate import crossed_items
 
 
 def rng(seed: int = 0) -> np.random.Generator:

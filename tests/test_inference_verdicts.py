@@ -11,7 +11,7 @@ from albert_audit import stats
 from albert_audit.errors import AuditError
 from albert_audit.inference.crossed import crossed_gap
 from albert_audit.inference.margin_verdicts import change, classify, fdr_by_family
-from albert_audit.inference.simulate import crossed_items
+from tests.simulate import crossed_items
 
 
 def test_classification_rules_and_precedence() -> None:

@@ -9,10 +9,10 @@ import pytest
 from markupsafe import escape
 
 from albert_audit.errors import AuditError
-from albert_audit.expand import expand_items
 from albert_audit.library import resolve_probe_arg
 from albert_audit.metrics import compute_findings
-from albert_audit.spec import load_probe_set
+from albert_audit.probeset import load_probe_set
+from albert_audit.probeset.expand import expand_items
 from tests.conftest import write_probe_file
 from tests.test_metrics import make_tables
 

@@ -17,8 +17,8 @@ import scipy.spatial
 
 from albert_audit import registry
 from albert_audit.errors import AuditError
-from albert_audit.expand import ITEM_COLUMNS
 from albert_audit.metrics import FINDINGS_COLUMNS, compute_findings, summarise_bias
+from albert_audit.probeset.expand import ITEM_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = 2000  # resamples: enough for the checks below, fast on a shared CPU

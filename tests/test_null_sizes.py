@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from albert_audit.expand import ITEM_COLUMNS
 from albert_audit.metrics import compute_findings
+from albert_audit.probeset.expand import ITEM_COLUMNS
 from tests.test_metrics import make_tables, row
 
 VOCAB = 10

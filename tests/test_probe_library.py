@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from albert_audit.articles import agrees, indefinite_article
-from albert_audit.expand import expand_items
 from albert_audit.library import list_shipped, shipped_probes_dir
-from albert_audit.spec import DEFINITIONAL, MASK_PLACEHOLDER, load_lexicon, load_probe_set, load_probe_sets
+from albert_audit.probeset import DEFINITIONAL, MASK_PLACEHOLDER, load_lexicon, load_probe_set, load_probe_sets
+from albert_audit.probeset.articles import agrees, indefinite_article
+from albert_audit.probeset.expand import expand_items
+from tests.probe_views import bias_targets, control_targets, reference, target_rows
 
 REPO = Path(__file__).resolve().parent.parent
 PROBES = REPO / "probes"
@@ -119,10 +120,10 @@ def test_nationality_has_two_countries_per_inhabited_continent(library):
 
 def test_definitional_targets_are_controls_outside_bias_scores(library):
     occupation = library["gender_occupation"]
-    assert {"waitress", "actress", "policeman"} <= set(occupation.control_targets())
-    assert "waitress" not in occupation.bias_targets() and "nurse" in occupation.bias_targets()
-    assert library["gender_traits"].control_targets() == ("handsome",)
-    assert all(r["control"] == (r["category"] == DEFINITIONAL) for r in occupation.target_rows())
+    assert {"waitress", "actress", "policeman"} <= set(control_targets(occupation))
+    assert "waitress" not in bias_targets(occupation) and "nurse" in bias_targets(occupation)
+    assert control_targets(library["gender_traits"]) == ("handsome",)
+    assert all(r["control"] == (r["category"] == DEFINITIONAL) for r in target_rows(occupation))
 
 
 def test_polysemous_terms_are_flagged(library):
@@ -155,7 +156,7 @@ def _tsv(path: Path) -> list[dict[str, str]]:
 def test_gender_occupation_reference_equals_the_vendored_winogender_file(library):
     rows = {r["occupation"]: float(r["bls_pct_female"]) / 100 for r in _tsv(PROBES / "reference" /
                                                                             "winogender_occupations_stats.tsv")}
-    ref = library["gender_occupation"].reference()
+    ref = reference(library["gender_occupation"])
     assert ref is not None and ref.keyed_by == "target" and "MIT" in ref.licence
     values = ref.as_dict()
     assert len(values) == 53
@@ -167,7 +168,7 @@ def test_bec_pro_references_equal_the_vendored_file(library):
     rows = _tsv(PROBES / "reference" / "bec_pro_professions_us_de.tsv")
     for name in ("profession_pronoun", "profession_kin"):
         ps = library[name]
-        us, de = ps.reference("us"), ps.reference("de")
+        us, de = reference(ps, "us"), reference(ps, "de")
         assert us.keyed_by == de.keyed_by == "term"
         assert us.as_dict() == {r["simplified_professions"]: pytest.approx(float(r["percent_us"]) / 100)
                                 for r in rows}

@@ -10,13 +10,15 @@ import pytest
 
 from albert_audit import units
 from albert_audit.errors import AuditError
-from albert_audit.expand import annotate_targets, expand_items, run_time_warnings
 from albert_audit.inference.reference_slope import logit
 from albert_audit.library import resolve_probe_arg
 from albert_audit.metrics import compute_findings
-from albert_audit.spec import load_probe_set
+from albert_audit.probeset import load_probe_set
+from albert_audit.probeset.expand import annotate_targets, expand_items
+from albert_audit.probeset.tokenizer_checks import run_time_warnings
 from tests.conftest import write_probe_file
 from tests.oracles import bias_score_oracle
+from tests.probe_views import reference, template_tags
 from tests.test_metrics import TWO, make_tables
 
 FAST = 400
@@ -133,10 +135,10 @@ def test_annotations_come_from_the_probe_sets():
                             "target": ["nurse", "waitress", "surgeon", "She"]})
     annotated = annotate_targets(targets, items, [occupation, pronoun])
     assert list(annotated["control"]) == [False, True, False, False]
-    assert annotated.loc[0, "reference_share"] == occupation.reference().as_dict()["nurse"]
+    assert annotated.loc[0, "reference_share"] == reference(occupation).as_dict()["nurse"]
     assert np.isnan(annotated.loc[1, "reference_share"]) and np.isnan(annotated.loc[3, "reference_share"])
     assert annotated.loc[1, "category"] == "definitional" and annotated.loc[3, "category"] == "female"
-    us = pronoun.reference("us").as_dict()
+    us = reference(pronoun, "us").as_dict()
     prof = items[items["probe_set"] == "profession_pronoun"]
     assert (prof["term_reference_share"] == prof["term"].map(us)).all() and prof["term"].isin(us).all()
     assert items.loc[items["probe_set"] == "gender_occupation", "term_reference_share"].isna().all()
@@ -147,7 +149,7 @@ def test_annotations_come_from_the_probe_sets():
 def test_template_tags_reach_the_items():
     traits = load_probe_set(resolve_probe_arg("gender_traits"))
     items = expand_items([traits])
-    tags = traits.template_tags()
+    tags = template_tags(traits)
     assert (items["template_tag"] == items["template_id"].map(tags)).all()
     assert set(items["template_tag"]) == {"neutral", "stereotype_eliciting"}
 

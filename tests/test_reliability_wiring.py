@@ -491,7 +491,7 @@ def _many_groups(folder: Path, n_groups: int) -> Path:
 
 def test_validate_warns_when_a_set_would_exceed_the_findings_limit(tmp_path):
     from albert_audit.api import MAX_FINDINGS_ROWS, estimated_rows
-    from albert_audit.spec import load_probe_set
+    from albert_audit.probeset import load_probe_set
 
     path = _many_groups(tmp_path, 120)
     assert estimated_rows(load_probe_set(path)) > MAX_FINDINGS_ROWS
@@ -505,10 +505,10 @@ def test_validate_warns_when_a_set_would_exceed_the_findings_limit(tmp_path):
 
 
 def test_run_warns_about_the_size_too(monkeypatch, capsys, tmp_path, tiny_model_dir, probes):
-    import albert_audit.api.size
+    import albert_audit.probeset.checks
     from albert_audit.cli import main
 
-    monkeypatch.setattr(albert_audit.api.size, "MAX_FINDINGS_ROWS", 10)
+    monkeypatch.setattr(albert_audit.probeset.checks, "MAX_FINDINGS_ROWS", 10)
     assert main(["run", "--model", str(tiny_model_dir), "--probes", str(probes), "--out", str(tmp_path / "run"),
                  *OPTIONS]) == 0
     assert "findings rows" in capsys.readouterr().err

@@ -25,12 +25,12 @@ import pytest
 from albert_audit import contract
 from albert_audit.errors import AuditError
 from albert_audit.library import list_shipped
+from albert_audit.probeset import load_probe_sets
 from albert_audit.report import charts
 from albert_audit.report.context import build_context, group_target_means, top_fills_table
 from albert_audit.report.narrative import VERDICT_LABELS
 from albert_audit.report.render import make_environment, render_report
 from albert_audit.results import read_run
-from albert_audit.spec import load_probe_sets
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -77,16 +77,6 @@ def test_broken_run_folders_are_one_clear_error(tmp_path, breakage, message):
         results.read_run(folder, need_findings=True)
 
 
-def test_rerun_removes_the_earlier_outputs_first(tmp_path):
-    folder = _run_folder(tmp_path)
-    (folder / results.REPORT_FILE).write_text("old report")
-    (folder / "notes.txt").write_text("the user's own file")
-    removed = results.remove_outputs(folder)
-    assert set(removed) == {results.ITEMS_FILE, results.FILLS_FILE, results.TARGETS_FILE, results.SUMMARY_FILE,
-                            results.REPORT_FILE}
-    assert (folder / "notes.txt").is_file()
-
-
 def test_read_run_restores_every_table_to_its_contract_types(tmp_path):
     folder = _run_folder(tmp_path)
     findings = pd.concat([_findings(significant=True, q_value=0.01), _findings(p_value=float("nan"), target="")])

@@ -1,12 +1,12 @@
 """Items and targets tables from synthetic item values (targets x templates x terms per group), for the
-end-to-end verdict tests: the design of :func:`albert_audit.inference.simulate.crossed_items`."""
+end-to-end verdict tests: the design of :func:`tests.simulate.crossed_items`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from albert_audit.inference.simulate import crossed_items
+from tests.simulate import crossed_items
 
 
 def tables_from_values(values: dict[str, np.ndarray], *, probe_set: str = "sim",

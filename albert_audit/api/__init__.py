@@ -1,11 +1,11 @@
 """The Python API that the CLI calls (and a library user calls): run, compare, demo, redraw a report.
 
-Modules: ``analyze`` (`albert-audit analyze RUN_DIR`: findings again from saved scores), ``configured_stats`` (the
-statistics called with the options given), ``size`` (the findings-size guard), ``scope`` (whether a set's
-gaps can make group claims), ``options`` (ModelOptions, StatsOptions and the configs composed of them; result
-types), ``run`` (one model's run folder), ``compare`` (base vs descendants, or saved runs), ``demo``,
-``redraw`` (`albert-audit report DIR`) and ``summary_files`` (builds summary.json / compare_summary.json from the
-contract's dataclasses).
+Modules: ``analyze`` (`albert-audit analyze RUN_DIR`: findings again from saved scores), ``configured_stats``
+(the statistics called with the options given), ``options`` (ModelOptions, StatsOptions and the configs composed
+of them; result types), ``run`` (one model's run folder), ``compare`` (base vs descendants, or saved runs),
+``demo``, ``redraw`` (`albert-audit report DIR`) and ``summary_files`` (builds summary.json /
+compare_summary.json from the contract's dataclasses). The probe-set checks ``size_warnings`` and
+``scope_warnings`` are re-exported from :mod:`albert_audit.probeset.checks`.
 Importing it stays free of torch: the engine is imported inside the functions that score.
 """
 
@@ -31,8 +31,6 @@ from albert_audit.api.run import (
     run_audit,
     write_findings,
 )
-from albert_audit.api.scope import scope_warnings
-from albert_audit.api.size import MAX_FINDINGS_ROWS, estimated_rows, size_warnings
 from albert_audit.api.summary_files import RunExtras, runtime_versions
 from albert_audit.contract import (
     CHECKPOINT_FOLDER,
@@ -41,6 +39,7 @@ from albert_audit.contract import (
     COMPARE_SUMMARY_FILE,
     DELTAS_FILE,
 )
+from albert_audit.probeset.checks import MAX_FINDINGS_ROWS, estimated_rows, scope_warnings, size_warnings
 
 __all__ = [
     "ANALYZE_OPTIONS", "MAX_FINDINGS_ROWS", "analyze_run", "check_out_folder", "estimated_rows", "size_warnings",

@@ -169,15 +169,6 @@ def _parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def clear_tables(out: Path) -> None:
-    """Remove the per-example tables of an earlier run in this folder (a rerun never mixes old and new)."""
-    folder = Path(out) / contract.BENCHMARKS_FOLDER
-    for name in NAMES:
-        path = folder / f"{name}.parquet"
-        if path.is_file():
-            path.unlink()
-
-
 @dataclass(frozen=True)
 class ComparedRun:
     """What the benchmark deltas need from one run of a comparison."""

@@ -21,14 +21,14 @@ from albert_audit import contract, inputs, outdir, results
 from albert_audit.api import configured_stats
 from albert_audit.api.benchmarks import load_benchmarks, score_benchmarks
 from albert_audit.api.options import AuditConfig, RunResult, StatsOptions
-from albert_audit.api.seen import check_items
-from albert_audit.api.size import size_warnings
 from albert_audit.api.summary_files import RunExtras, run_summary, utc_now
 from albert_audit.errors import AuditError, shown
-from albert_audit.expand import annotate_targets, expand_items
 from albert_audit.library import resolve_probe_arg
+from albert_audit.probeset import ProbeSet, load_probe_sets
+from albert_audit.probeset.as_seen import items_as_seen
+from albert_audit.probeset.checks import size_warnings
+from albert_audit.probeset.expand import annotate_targets, expand_items
 from albert_audit.runlock import RunLock
-from albert_audit.spec import ProbeSet, load_probe_sets
 
 MAX_SAMPLE_BYTES = 16 * 2**20
 """Largest text sample (--utility-sample) read."""
@@ -78,10 +78,11 @@ class _Scored:
 def _score(loaded: Any, probe_sets: list[ProbeSet], config: AuditConfig, out: Path) -> _Scored:
     """Expand the items for this model's mask token and score them, checkpointing into out/.partial."""
     from albert_audit.engine.scoring import score_items, term_piece_counter
+    from albert_audit.engine.tokens import TokenView
 
     items = expand_items(probe_sets, mask_token=loaded.info.mask_token,
                          count_term_pieces=term_piece_counter(loaded.tokenizer))
-    items, warnings = check_items(items, probe_sets, loaded)
+    items, warnings = items_as_seen(items, probe_sets, TokenView(loaded.tokenizer, loaded.info.mask_token))
     targets = {ps.name: list(ps.targets) for ps in probe_sets}
     scores = score_items(loaded, items, targets, top_k=config.top_k, batch_size=config.batch_size,
                          progress=config.progress, checkpoint_dir=out / contract.CHECKPOINT_FOLDER)

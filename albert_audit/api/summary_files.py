@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from albert_audit import __version__, contract
-from albert_audit.spec import ProbeSet
+from albert_audit.probeset import ProbeSet
 
 RUNTIME_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "pandas",
                     "pyarrow", "matplotlib", "jinja2", "pyyaml")

@@ -63,7 +63,3 @@ def read_json(path: str | Path, what: str) -> Any:
     except json.JSONDecodeError as exc:
         raise AuditError(f"{p}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})") from exc
 
-
-def row_error(path: str | Path, row: int, problem: str) -> AuditError:
-    """An AuditError for one data row; ``row`` is the 1-based line number in the file (header = line 1)."""
-    return AuditError(f"{path}: line {row}: {problem}")

@@ -4,7 +4,7 @@ For an item (a sentence with its group term) and a target, two sentences are bui
 ``prior_text`` (the term's slot masked, one mask per piece of the term):
 
 - *filled*: the template's mask replaced by the target (an ``a``/``an`` right before it made to agree with the
-  target, :mod:`albert_audit.articles`);
+  target, :mod:`albert_audit.probeset.articles`);
 - *prior*: the same sentence with the target masked too, one mask per piece of the target in the filled one.
 
 ``term_logprob`` is log P(term | filled) and ``term_prior_logprob`` log P(term | prior), the term read at its
@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from albert_audit.articles import indefinite_article
 from albert_audit.engine.readouts import PositionRequests
 from albert_audit.errors import AuditError
+from albert_audit.probeset.articles import indefinite_article
 
 _ARTICLE_BEFORE = re.compile(r"(?:^|(?<=\s))(a|an|A|An|AN) $")
 

@@ -14,6 +14,8 @@ Both tokenize each distinct text once, in one batched tokenizer call.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -129,3 +131,21 @@ def unknown_words(items: pd.DataFrame, targets: dict[str, list[str]], tokenizer:
     rows = [(*key, text) for key, text in sorted(found.items())]
     table = pd.DataFrame(rows, columns=["probe_set", "kind", "group", "word", "text"])
     return table[UNKNOWN_COLUMNS]
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """A loaded tokenizer as :func:`albert_audit.probeset.as_seen.items_as_seen` asks about the items (its
+    ``ModelTokens``): duplicate templates, words spelled with the unknown token, a text's pieces."""
+
+    tokenizer: Any
+    mask_token: str
+
+    def duplicate_templates(self, items: pd.DataFrame) -> pd.DataFrame:
+        return duplicate_templates(items, self.tokenizer)
+
+    def unknown_words(self, items: pd.DataFrame, targets: dict[str, list[str]]) -> pd.DataFrame:
+        return unknown_words(items, targets, self.tokenizer, self.mask_token)
+
+    def tokenize(self, text: str) -> Sequence[str]:
+        return list(self.tokenizer.tokenize(text))

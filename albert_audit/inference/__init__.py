@@ -5,7 +5,7 @@
 - :mod:`.margin_verdicts`: material / negligible / below_margin / inconclusive, FDR per family, change classes.
 - :mod:`.bias`: a debiased bias score whose interval covers a true 0.
 - :mod:`.reference_slope`: reference alignment, the slope of the model's skew on a reference statistic's logit.
-- :mod:`.simulate`: synthetic item values with a known truth (tests and scripts/simulate_verdicts.py).
+(Synthetic item values with a known truth, for the tests and scripts/simulate_verdicts.py: tests/simulate.py.)
 
 docs/inference.md documents the methods and the measured size, power and coverage.
 """

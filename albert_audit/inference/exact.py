@@ -12,14 +12,11 @@ their own n, so every row gets the p-value of its own units.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from numpy.typing import ArrayLike
 
 from albert_audit.errors import AuditError
 
-Alternative = Literal["two-sided", "greater", "less"]
 ALTERNATIVES = ("two-sided", "greater", "less")
 EXACT_MAX_N = 20
 """Default: rows with at most this many units are enumerated exactly (2**20 patterns)."""

@@ -11,11 +11,11 @@ statistic is the OLS slope of those means on ``logit(share)``:
 The CI resamples templates (the unit of analysis) with replacement; the p-value for slope = 0 permutes the
 shares over the words (exact when all orders can be listed, else Monte Carlo); Pearson r is reported beside.
 
-Wiring (metrics, later): for a probe set with a target-keyed reference, take the per-template
-``logprob_gap`` of group a vs b for every target with a share (``ProbeSet.reference().as_dict()``), as a
-templates x targets table, and call :func:`reference_alignment`; for a term-keyed reference (the BEC-Pro
-style sets), the columns are the terms and the effect of a term is e.g. the log-ratio of the female and
-male targets' probabilities in its sentences.
+Wiring (:mod:`albert_audit.metrics.reference_alignment`): for a probe set with a target-keyed reference, take the
+per-template ``logprob_gap`` of group a vs b for every target with a share (the targets column
+``reference_share``), as a templates x targets table, and call :func:`reference_alignment`; for a term-keyed
+reference (the BEC-Pro style sets), the columns are the terms and the effect of a term is e.g. the log-ratio of
+the female and male targets' probabilities in its sentences.
 """
 
 from __future__ import annotations

@@ -9,18 +9,17 @@ these checks take the tokenizer as a plain callable and return ``PATH: message``
 - function-word first piece: a word whose first piece is a common function word (``asexual`` ->
   ``▁a|sexual``): part of its score is the article's.
 
-Wiring (engine/api, after the tokenizer is loaded)::
-
-    tokenize = lambda word: tokenizer.tokenize(" " + word)   # pieces as they appear after a space
-    run_warnings += tokenizer_warnings(probe_set, tokenize=tokenize)
+Wiring: :func:`run_time_warnings` (called by :func:`albert_audit.probeset.as_seen.items_as_seen` once the model
+is loaded) splits each word as it appears after a space, ``tokenizer.tokenize(" " + word)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from statistics import mean
+from typing import Any
 
-from albert_audit.spec import ProbeSet
+from albert_audit.probeset.model import ProbeSet
 
 Tokenize = Callable[[str], Sequence[str]]
 CountPieces = Callable[[str], int]
@@ -83,3 +82,16 @@ def function_word_warnings(probe_set: ProbeSet, tokenize: Tokenize) -> list[str]
 def tokenizer_warnings(probe_set: ProbeSet, *, tokenize: Tokenize) -> list[str]:
     """All tokenizer-dependent warnings of one probe set (piece counts, function-word first pieces)."""
     return piece_count_warnings(probe_set, lambda w: len(tokenize(w))) + function_word_warnings(probe_set, tokenize)
+
+
+def run_time_warnings(probe_sets: Sequence[ProbeSet], tokenizer: Any) -> list[str]:
+    """Tokenizer-dependent warnings of every probe set, once the model's tokenizer is loaded.
+
+    Piece-count mismatches between counterpart terms (or groups) and words whose first piece is a function
+    word (:func:`tokenizer_warnings`). A word is split as it appears after a space
+    (``tokenizer.tokenize(" " + word)``). No torch needed: any object with a ``tokenize`` method works.
+    """
+    def tokenize(word: str) -> list[str]:
+        return list(tokenizer.tokenize(" " + word))
+
+    return [w for probe_set in probe_sets for w in tokenizer_warnings(probe_set, tokenize=tokenize)]

@@ -1,4 +1,5 @@
-"""Synthetic item values with a known truth, for the simulation tests and scripts/simulate_verdicts.py.
+"""Synthetic item values with a known truth, for the simulation tests and scripts/simulate_verdicts.py
+(test support, not part of the installed package).
 
 ``y[r, t, k] = template_r,t + gap * (k in a) + u_r,k + w_r,t,g + e_r,t,k``: a template level shared by the
 groups, the true gap, term effects that persist across templates, template x group interactions and

@@ -1,4 +1,4 @@
-"""Tokenizer-dependent checks (albert_audit.lexicon_checks) on a SentencePiece tokenizer built here."""
+"""Tokenizer-dependent checks (albert_audit.probeset.tokenizer_checks) on a SentencePiece tokenizer built here."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import textwrap
 
 import pytest
 
-from albert_audit.lexicon_checks import (
+from albert_audit.probeset import load_probe_set
+from albert_audit.probeset.tokenizer_checks import (
     first_piece_function_word,
     function_word_warnings,
     piece_count_warnings,
     tokenizer_warnings,
 )
-from albert_audit.spec import load_probe_set
 
 
 @pytest.fixture(scope="module")

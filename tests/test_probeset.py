@@ -1,4 +1,4 @@
-"""Probe-set loading and validation (albert_audit.spec) and the shipped-library resolver (library)."""
+"""Probe-set loading and validation (albert_audit.probeset) and the shipped-library resolver (library)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from albert_audit import library
 from albert_audit.errors import AuditError
-from albert_audit.spec import Group, ProbeSet, Template, load_probe_set, load_probe_sets
+from albert_audit.probeset import Group, ProbeSet, Template, load_probe_set, load_probe_sets
+from tests.probe_views import bias_targets, control_targets, reference, target_rows, template_rows, template_tags
 
 # Lines: 1 name, 2 description, 3 category, 4 groups, 5 female, 6 male, 7 templates, 8-15 templates,
 # 16 targets
@@ -612,16 +613,16 @@ def test_templates_as_a_tag_mapping(tmp_path):
     text = text.replace("\n  - ", "\n    - ").replace("\n stereotype", "\n  stereotype")
     text = text.replace("\n neutral", "\n  neutral")
     ps = load_probe_set(write(tmp_path, text))
-    assert ps.template_tags()[0] == "stereotype_eliciting"
-    assert set(ps.template_tags().values()) == {"neutral", "stereotype_eliciting"}
+    assert template_tags(ps)[0] == "stereotype_eliciting"
+    assert set(template_tags(ps).values()) == {"neutral", "stereotype_eliciting"}
     assert ps.templates[1].tag == "neutral" and ps.templates[1].template_id == 1
-    assert ps.template_rows()[0] == {"probe_set": "demo", "template_id": 0,
+    assert template_rows(ps)[0] == {"probe_set": "demo", "template_id": 0,
                                      "template": "People say the <group> is a [MASK].", "tag": "stereotype_eliciting"}
 
 
 def test_plain_template_list_is_neutral(tmp_path):
     ps = load_probe_set(write(tmp_path, VALID))
-    assert set(ps.template_tags().values()) == {"neutral"}
+    assert set(template_tags(ps).values()) == {"neutral"}
 
 
 def test_unknown_template_tag(tmp_path):
@@ -636,14 +637,14 @@ def test_target_categories_and_definitional_controls(tmp_path):
     ps = load_probe_set(path)
     assert ps.targets == ("nurse", "doctor", "waitress")
     assert ps.target_category("waitress") == "definitional" and ps.target_category("nurse") == "occupation"
-    assert ps.bias_targets() == ("nurse", "doctor") and ps.control_targets() == ("waitress",)
-    rows = {r["target"]: r for r in ps.target_rows()}
+    assert bias_targets(ps) == ("nurse", "doctor") and control_targets(ps) == ("waitress",)
+    rows = {r["target"]: r for r in target_rows(ps)}
     assert rows["waitress"]["control"] is True and rows["nurse"]["control"] is False
 
 
 def test_plain_target_list_has_no_controls(tmp_path):
     ps = load_probe_set(write(tmp_path, VALID))
-    assert ps.bias_targets() == ps.targets and ps.control_targets() == ()
+    assert bias_targets(ps) == ps.targets and control_targets(ps) == ()
 
 
 @pytest.mark.parametrize(("category", "problem"), [("definitonal", "looks like a typo of 'definitional'"),
@@ -665,10 +666,10 @@ reference:
 
 def test_reference_is_validated_and_exposed(tmp_path):
     ps = load_probe_set(write(tmp_path, VALID + REFERENCE))
-    ref = ps.reference()
+    ref = reference(ps)
     assert ref is not None and ref.keyed_by == "target" and ref.measure == "share of women"
     assert ref.as_dict() == {"nurse": 0.8958, "doctor": 0.379}
-    assert {r["target"]: r["reference_share"] for r in ps.target_rows()} == {"nurse": 0.8958, "doctor": 0.379}
+    assert {r["target"]: r["reference_share"] for r in target_rows(ps)} == {"nurse": 0.8958, "doctor": 0.379}
 
 
 @pytest.mark.parametrize(("old", "new", "line", "problem"), [
@@ -688,7 +689,7 @@ def test_reference_keyed_by_term(tmp_path):
     ref = REFERENCE.replace("  values:\n    nurse: 0.8958\n    doctor: 0.379",
                             "  keyed_by: term\n  values:\n    woman: 0.5\n    father: 0.2")
     ps = load_probe_set(write(tmp_path, VALID + ref))
-    assert ps.reference().keyed_by == "term" and ps.reference().as_dict() == {"woman": 0.5, "father": 0.2}
+    assert reference(ps).keyed_by == "term" and reference(ps).as_dict() == {"woman": 0.5, "father": 0.2}
     path = write(tmp_path, VALID + ref.replace("woman: 0.5", "nurse: 0.5"), "bad.yaml")
     assert_problem(error_of(path), path, 22, "'nurse', which is not a term of the probe set")
 
@@ -783,9 +784,9 @@ def test_targets_from_a_lexicon_take_the_group_as_category(tmp_path):
 def test_lexicon_reference_is_inherited_and_keyed_by_use(tmp_path):
     lexicon_file(tmp_path, LEXICON + "reference:\n  source: s\n  measure: m\n  values:\n    mother: 0.9\n")
     ps = load_probe_set(write(tmp_path, from_lexicon()))
-    assert ps.reference().keyed_by == "term" and ps.reference().as_dict() == {"mother": 0.9}
+    assert reference(ps).keyed_by == "term" and reference(ps).as_dict() == {"mother": 0.9}
     ps = load_probe_set(write(tmp_path, with_lines({16: "targets_from: kin"}), "t.yaml"))
-    assert ps.reference().keyed_by == "target"
+    assert reference(ps).keyed_by == "target"
 
 
 # ------------------------------------------------------------------------------------------- articles
@@ -962,8 +963,8 @@ def test_tagged_templates_that_differ_only_in_case_are_warned_about(tmp_path):
 
 
 def test_size_guard_estimate_follows_the_metric_registry():
+    from albert_audit.probeset.checks import ROWS_PER_KIND, estimate_findings_rows
     from albert_audit.registry import METRICS
-    from albert_audit.spec import ROWS_PER_KIND, estimate_findings_rows
 
     kinds = {spec.rows for spec in METRICS if spec.from_items}
     assert kinds <= set(ROWS_PER_KIND), "a metric's rows kind is unknown to the size guard"
@@ -984,7 +985,7 @@ def _groups_file(tmp_path: Path, n_groups: int, n_targets: int) -> Path:
 
 
 def test_size_guard_warns_over_the_limit_and_says_how_to_narrow(tmp_path):
-    from albert_audit.spec import FINDINGS_ROWS_LIMIT, estimate_findings_rows
+    from albert_audit.probeset.checks import FINDINGS_ROWS_LIMIT, estimate_findings_rows
 
     # 60 groups (1,770 pairs) x 9 targets: 3 x 15,930 + 3 x 1,770 + 9 + 1 + 1 = 53,111 rows > 50,000
     assert estimate_findings_rows(60, 9) == 53_111 > FINDINGS_ROWS_LIMIT
@@ -997,7 +998,7 @@ def test_size_guard_warns_over_the_limit_and_says_how_to_narrow(tmp_path):
 
 
 def test_size_guard_is_quiet_below_the_limit(tmp_path):
-    from albert_audit.spec import estimate_findings_rows
+    from albert_audit.probeset.checks import estimate_findings_rows
 
     # 60 groups x 8 targets: 3 x 14,160 + 3 x 1,770 + 8 + 1 + 1 = 47,800 rows
     assert estimate_findings_rows(60, 8) == 47_800

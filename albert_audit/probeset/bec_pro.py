@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from albert_audit.articles import agrees
 from albert_audit.errors import AuditError
-from albert_audit.spec import MASK_PLACEHOLDER, Group, ProbeSet, Reference, Template
+from albert_audit.probeset.articles import agrees
+from albert_audit.probeset.model import MASK_PLACEHOLDER, Group, ProbeSet, Reference, Template
 
 SENTENCE_COLUMNS = ("Sentence", "Sent_TM", "Sent_AM", "Sent_TAM", "Template", "Person", "Gender", "Profession",
                     "Prof_Gender")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 import pandas as pd
 
-from albert_audit.articles import ARTICLE_SLOT, indefinite_article
 from albert_audit.contract import ITEMS
 from albert_audit.errors import AuditError
-from albert_audit.lexicon_checks import tokenizer_warnings
-from albert_audit.spec import DEFINITIONAL, MASK_PLACEHOLDER, ProbeSet, Template
+from albert_audit.probeset.articles import ARTICLE_SLOT, indefinite_article
+from albert_audit.probeset.model import DEFINITIONAL, MASK_PLACEHOLDER, ProbeSet, Template
 
 ITEM_COLUMNS = ITEMS.names
 """The items table's columns, in order (owned by albert_audit.contract.ITEMS)."""
@@ -144,15 +142,3 @@ def annotate_targets(targets: pd.DataFrame, items: pd.DataFrame, probe_sets: Seq
     out["reference_share"] = pd.Series([info[k][2] for k in keys], index=out.index, dtype="float64")
     return out
 
-
-def run_time_warnings(probe_sets: Sequence[ProbeSet], tokenizer: Any) -> list[str]:
-    """Tokenizer-dependent warnings of every probe set, once the model's tokenizer is loaded.
-
-    Piece-count mismatches between counterpart terms (or groups) and words whose first piece is a function
-    word (:func:`albert_audit.lexicon_checks.tokenizer_warnings`). A word is split as it appears after a space
-    (``tokenizer.tokenize(" " + word)``). No torch needed: any object with a ``tokenize`` method works.
-    """
-    def tokenize(word: str) -> list[str]:
-        return list(tokenizer.tokenize(" " + word))
-
-    return [w for probe_set in probe_sets for w in tokenizer_warnings(probe_set, tokenize=tokenize)]
