@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 EXIT_BAD_INPUT = 2
 #: The commands that score a model (and so keep scored batches to resume from after an interruption).
-SCORING_COMMANDS = ("run", "compare", "demo")
+SCORING_COMMANDS = ("run", "compare", "demo", "lineage")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,7 +164,99 @@ def build_parser() -> argparse.ArgumentParser:
                           help="warn above this many estimated findings rows per set (default 50000)")
     _add_compare_parser(commands)
     _add_analyze_parser(commands)
+    _add_lineage_parsers(commands)
     return parser
+
+
+def _ray_address(value: str) -> str:
+    if value in ("local", "auto") or (":" in value and value.rsplit(":", 1)[1].isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"expected local, auto or HOST:PORT, got {shown(repr(value))}")
+
+
+def _add_lineage_parsers(commands: argparse._SubParsersAction) -> None:
+    """`lineage`, `catalogue add|query`, `history` and `card` (albert_audit.lineage, catalogue, card)."""
+    lineage = commands.add_parser(
+        "lineage", help="audit a base model and its descendants on Ray; compare each with its parent and the root",
+        description="Audit a root base and its descendants (from a manifest, a folder of model folders, model "
+                    "cards or the hub's model tree) as Ray tasks, compare each with its parent and the root, and "
+                    "write lineage_status.csv, lineage_summary.json, lineage.html and a DuckDB catalogue.")
+    source = lineage.add_argument_group("the tree (give one)")
+    source.add_argument("--manifest", type=Path, metavar="FILE", help="lineage manifest (YAML; README)")
+    source.add_argument("--models-dir", type=Path, metavar="DIR",
+                        help="a folder of model folders, each a descendant of --base (or of the sibling its model "
+                             "card names as base_model)")
+    source.add_argument("--base", metavar="MODEL", help="the root of --models-dir")
+    source.add_argument("--cards", type=Path, metavar="DIR",
+                        help="offline: a folder of model cards (ORG--NAME.md or ORG--NAME/README.md) linked by "
+                             "base_model, read from --root down")
+    source.add_argument("--hub-cache", action="store_true",
+                        help="offline: the model cards of the local hub cache, read from --root down")
+    source.add_argument("--root", metavar="MODEL", help="the root of --cards / --hub-cache")
+    source.add_argument("--hub-tree", metavar="MODEL", help="online: the hub's model tree under MODEL (base_model)")
+    lineage.add_argument("--max-models", type=_positive_int, default=500, help="refuse a larger tree (default 500)")
+    lineage.add_argument("--probes", action="append", default=[], metavar="FILE_OR_NAME",
+                         help="probe-set YAML file or shipped set name; repeat for several")
+    lineage.add_argument("--benchmark", action="append", default=[], metavar="NAME=PATH",
+                         help="also score a standard benchmark in every model's run folder (as in `run`); repeat")
+    lineage.add_argument("--out", required=True, type=Path, help="lineage folder to write (runs/, compares/, "
+                         "lineage_status.csv, lineage_summary.json, lineage.html, catalogue.duckdb)")
+    lineage.add_argument("--ray-address", type=_ray_address, default=None, metavar="auto|HOST:PORT",
+                         help="join a running Ray cluster (default: start a local Ray instance for this command)")
+    lineage.add_argument("--ray-cpus", type=_positive_int, default=None, metavar="N",
+                         help="CPUs of the local Ray instance (default: all of the machine's)")
+    lineage.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                         help="at most N model actors (default: one per GPU, else one per CPU)")
+    lineage.add_argument("--retries", type=_non_negative_int, default=2,
+                         help="retries of a model whose worker process was lost (default 2)")
+    lineage.add_argument("--catalogue", type=Path, default=None, metavar="FILE",
+                         help="DuckDB catalogue to register the lineage in (default OUT/catalogue.duckdb)")
+    lineage.add_argument("--no-catalogue", action="store_true", help="do not register the lineage in a catalogue")
+    lineage.add_argument("--unit", choices=("template", "template_term_pair"), default="template",
+                         help="unit of the paired group comparisons (as in `run`)")
+    lineage.add_argument("--delta-margin", type=_margin, default=None, metavar="NATS",
+                         help="margin of the deltas' verdicts, in nats (>= 0); default: the registry defaults")
+    lineage.add_argument("--utility-sample", type=Path, default=None, metavar="FILE",
+                         help="text sample of the pseudo-perplexity (one sentence per line; default: the shipped one)")
+    lineage.add_argument("--no-utility", action="store_true", help="skip the pseudo-perplexity of each model")
+    lineage.add_argument("--no-report", action="store_true", help="skip lineage.html and the compare.html pages")
+    lineage.add_argument("--no-run-reports", action="store_true", help="skip each model's report.html")
+    lineage.add_argument("--quiet", action="store_true", help="no progress")
+    _add_model_options(lineage, revision=False)
+    _add_stats_options(lineage)
+    lineage.set_defaults(handler=cmd_lineage)
+
+    catalogue = commands.add_parser("catalogue", help="register run, compare and lineage folders in a DuckDB "
+                                    "catalogue and query it with SQL")
+    actions = catalogue.add_subparsers(dest="catalogue_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="register folders (runs, compares, lineages) in the catalogue")
+    add.add_argument("folders", nargs="+", type=Path, metavar="DIR")
+    add.add_argument("--catalogue", type=Path, default=Path("catalogue.duckdb"), metavar="FILE",
+                     help="the DuckDB file (default ./catalogue.duckdb; created when missing)")
+    add.set_defaults(handler=cmd_catalogue_add)
+    query = actions.add_parser("query", help="run one SQL query (read only) and print the table, or write it")
+    query.add_argument("sql", metavar="SQL")
+    query.add_argument("--catalogue", type=Path, default=Path("catalogue.duckdb"), metavar="FILE",
+                       help="the DuckDB file (default ./catalogue.duckdb)")
+    query.add_argument("--out", type=Path, default=None, metavar="FILE",
+                       help="write the result to FILE (.csv or .parquet) instead of printing it")
+    query.set_defaults(handler=cmd_catalogue_query)
+
+    history = commands.add_parser("history", help="bias scores and change counts across a model's checkpoints or a "
+                                  "lineage, with intervals, from the catalogue")
+    history.add_argument("subject", metavar="MODEL_OR_LINEAGE")
+    history.add_argument("--catalogue", type=Path, default=Path("catalogue.duckdb"), metavar="FILE",
+                         help="the DuckDB file (default ./catalogue.duckdb)")
+    history.add_argument("--out", type=Path, default=None, metavar="FILE.html",
+                         help="also draw the chart into a self-contained HTML page")
+    history.set_defaults(handler=cmd_history)
+
+    card = commands.add_parser("card", help="write a model-card 'Bias evaluation' section with model-index metadata")
+    card.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder (or a lineage run: runs/LABEL)")
+    card.add_argument("--out", type=Path, default=None, metavar="FILE.md",
+                      help="write the card to FILE.md (default: print it)")
+    card.add_argument("--model-name", default=None, help="the model's name in model-index (default: its id)")
+    card.set_defaults(handler=cmd_card)
 
 
 def _add_analyze_parser(commands: argparse._SubParsersAction) -> None:
@@ -375,6 +467,88 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base_report = result.out / result.summary["base"]["run"] / REPORT_FILE
     _print_comparison(result, report=True)
     print(f"base model report: {base_report}")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    """`albert-audit lineage`."""
+    from albert_audit.lineage.run import LineageConfig, run_lineage
+
+    config = LineageConfig(
+        out=args.out, probes=args.probes, benchmarks=args.benchmark, manifest=args.manifest,
+        models_dir=args.models_dir, base=args.base, cards=args.cards, hub_cache=args.hub_cache,
+        hub_tree=args.hub_tree, root=args.root, max_models=args.max_models, ray_address=args.ray_address,
+        ray_cpus=args.ray_cpus, workers=args.workers, retries=args.retries, utility=not args.no_utility,
+        utility_sample=args.utility_sample, delta_margin=args.delta_margin, write_report=not args.no_report,
+        write_run_reports=not args.no_run_reports, catalogue=args.catalogue, register=not args.no_catalogue,
+        **_model_options(args), **_stats_options(args))
+    result = run_lineage(config)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for row in result.status.itertuples():
+        detail = f"failed: {row.reason}" if row.status == "failed" else f"{row.status}, {row.kind}, head {row.head}"
+        changes = f"; vs parent: {row.changes_vs_parent}" if row.changes_vs_parent else ""
+        print(f"{'  ' * int(row.depth)}{row.label}: {detail}{changes}")
+    counts = result.summary["counts"]
+    print(f"{counts['done']} audited, {counts['resumed']} resumed, {counts['failed']} failed; "
+          f"status: {result.out / 'lineage_status.csv'}")
+    if result.summary["files"].get("report"):
+        print(f"report: {result.out / result.summary['files']['report']}")
+    if result.summary["files"].get("catalogue"):
+        print(f"catalogue: {result.summary['files']['catalogue']}")
+    if counts["done"] + counts["resumed"] == 0:
+        print("error: no model of the lineage could be audited (see the status table)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def cmd_catalogue_add(args: argparse.Namespace) -> int:
+    """`albert-audit catalogue add DIR...`."""
+    from albert_audit.catalogue import add_folders
+
+    added = add_folders(args.catalogue, args.folders)
+    for kind, count in added.items():
+        print(f"{kind}: {count}")
+    print(f"catalogue: {args.catalogue}")
+    return 0
+
+
+def cmd_catalogue_query(args: argparse.Namespace) -> int:
+    """`albert-audit catalogue query SQL`."""
+    from albert_audit.catalogue import format_table, query, write_table
+
+    table = query(args.catalogue, args.sql)
+    if args.out is not None:
+        print(f"{len(table)} rows: {write_table(table, args.out)}")
+    else:
+        print(format_table(table))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """`albert-audit history MODEL_OR_LINEAGE`."""
+    from albert_audit.catalogue import history, history_text
+
+    table = history(args.catalogue, args.subject)
+    print(history_text(table))
+    if args.out is not None:
+        from albert_audit.catalogue import write_history_page
+
+        print(f"chart: {write_history_page(table, args.subject, args.out)}")
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    """`albert-audit card DIR`."""
+    from albert_audit.card import model_card
+
+    text = model_card(args.run_dir, model_name=args.model_name)
+    if args.out is not None:
+        from albert_audit.card import write_card
+
+        print(f"card: {write_card(args.out, text)}")
+    else:
+        print(text, end="")
     return 0
 
 

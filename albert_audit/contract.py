@@ -449,3 +449,62 @@ class CompareSummary(_JsonRecord):
     benchmarks: list[CompareBenchmark] | None = doc("the standard benchmarks both the base and a candidate "
                                                     "scored, with their paired deltas; absent when none",
                                                     default=None)
+
+
+# -------------------------------------------------------------------------------- lineage and catalogue
+
+LINEAGE_SUMMARY_FILE = "lineage_summary.json"
+LINEAGE_STATUS_FILE = "lineage_status.csv"
+LINEAGE_REPORT_FILE = "lineage.html"
+LINEAGE_RUNS_FOLDER = "runs"
+"""A lineage folder's run folders: ``runs/<label>/`` (ordinary run folders)."""
+LINEAGE_COMPARES_FOLDER = "compares"
+"""A lineage folder's compare folders: ``compares/<label>--vs-parent/`` and ``compares/<label>--vs-root/``."""
+LINEAGE_FILES = (LINEAGE_STATUS_FILE, LINEAGE_SUMMARY_FILE, LINEAGE_REPORT_FILE)
+LINEAGE_SCHEMA_VERSION = 1
+CATALOGUE_SCHEMA_VERSION = 1
+"""Version of the catalogue's tables and views (albert_audit.catalogue; docs/catalogue.md)."""
+
+LINEAGE_STATUS = TableSpec(LINEAGE_STATUS_FILE, (
+    Column("label", "str", "the model's label (its run folder is runs/<label>)"),
+    Column("model", "str", "hub id or folder"),
+    Column("revision", "str", 'hub revision asked for ("" for none)'),
+    Column("parent", "str", 'the parent\'s label ("" for the root)'),
+    Column("depth", "int64", "generations below the root (0 for the root)"),
+    Column("kind", "str", "mlm, grafted or task (how it was audited); the manifest's kind when it failed early"),
+    Column("head", "str", 'the MLM head used: "own" or "grafted from <root>"'),
+    Column("status", "str", "done, resumed (a complete run with the same weights and settings kept) or failed"),
+    Column("reason", "str", 'why it failed, one line ("" otherwise)'),
+    Column("attempts", "int64", "attempts of its audit (more than 1: its worker was lost and Ray retried it)"),
+    Column("seconds", "float64", "seconds its audit took in its worker (resume checks included)"),
+    Column("weights_sha256", "str", "sha256 of its weight files, name=hash joined by ';'"),
+    Column("run", "str", 'its run folder, relative to the lineage folder ("" when failed)'),
+    Column("vs_parent", "str", 'its compare folder against the parent ("" when none)'),
+    Column("vs_root", "str", 'its compare folder against the root ("" when none; the same as vs_parent for a '
+                             "child of the root)"),
+    Column("changes_vs_parent", "str", 'change counts against the parent, "amplified=2;reduced=1;..."'),
+    Column("changes_vs_root", "str", "change counts against the root"),
+))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LineageSummary(_JsonRecord):
+    """lineage_summary.json of a lineage folder: written after every run and comparison, before lineage.html."""
+
+    schema_version: int = doc("version of this layout (LINEAGE_SCHEMA_VERSION)")
+    tool_version: str = doc("albert-audit version that wrote it")
+    created_utc: str = doc("when the command started (ISO 8601, UTC, seconds)")
+    name: str = doc("the lineage's name (manifest name, folder or root)")
+    source: str = doc("where the tree came from: manifest PATH, folder DIR, cards DIR, hub cache, hub tree")
+    root: str = doc("the root's label")
+    nodes: list[dict[str, Any]] = doc("every model: label, model, revision, parent, kind, in tree order")
+    probe_files: list[ProbeFile] = doc("the probe-set files every model was audited on")
+    benchmarks: list[str] = doc("the --benchmark NAME=PATH arguments")
+    options: dict[str, Any] = doc("model and statistics options, delta_margin, utility")
+    counts: dict[str, int] = doc("models by status: done, resumed, failed")
+    compares: list[dict[str, str]] = doc("every comparison: label, against (parent or root), base label, folder")
+    cluster: dict[str, Any] = doc("Ray: address (local or joined), gcs_address (a local instance: 127.0.0.1:PORT), "
+                                  "GPUs, CPUs, actors and each actor's resources")
+    timings_s: dict[str, float] = doc("seconds spent: audits (wall), reports, compares, total")
+    files: dict[str, str | None] = doc("status: lineage_status.csv; report: lineage.html (None when not drawn); "
+                                       "catalogue: the DuckDB file registered in (None when not)")

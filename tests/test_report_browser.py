@@ -120,3 +120,28 @@ def test_browser_opens_compare_html_without_console_messages(tmp_path: Path) -> 
     assert dom.count("<svg") == build_compare_context(folder)["n_charts"] > 0
     tags = {tag for tag, _ in parse(dom).elements}  # hostile names sit in attributes, where "<" stays raw
     assert not tags & {"script", "img"}
+
+
+def test_browser_opens_lineage_html_without_console_messages(lineage_folder, tmp_path: Path) -> None:
+    """lineage.html (the session's Ray lineage) runs no script: every chart drawn, no CSP violation, and the
+    links to each model's report and comparisons point at files that exist."""
+    from albert_audit.report.lineage_context import build_lineage_context
+
+    out = lineage_folder["out"]
+    path = out / "lineage.html"
+    result = _chromium(tmp_path / "profile", "--dump-dom", path.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console_lines(result.stderr) == []
+    dom = result.stdout
+    assert dom.count("<svg") == build_lineage_context(out)["n_charts"] > 0
+    tags = {tag for tag, _ in parse(dom).elements}
+    assert not tags & {"script", "img"}
+    links = re.findall(r'href="((?:runs|compares)/[^"#]+)"', dom)
+    assert links and all((out / link).is_file() for link in links), links
+    shot = tmp_path / "lineage.png"
+    result = _chromium(tmp_path / "profile2", f"--screenshot={shot}", "--window-size=1280,2000", path.as_uri())
+    assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[:, :, :3]
+    assert 0.05 < (pixels < 0.95).any(axis=2).mean() < 0.9

@@ -100,7 +100,8 @@ def _no_items(loaded: Any, config: AuditConfig) -> _Scored:
                    fills=contract.empty_table(contract.FILLS), stats=stats, checkpoint=None, warnings=[])
 
 
-def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtras | None = None) -> RunResult:
+def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtras | None = None,
+              findings: bool = True) -> RunResult:
     """Load probes and model, score every item, write the run folder (tables, findings, summary, report).
 
     The folder is locked for the whole run (a second command on it stops with one line). Outputs are written
@@ -111,6 +112,9 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
     ``loaded``: an already loaded model (an ``albert_audit.engine.loading.LoadedModel``, e.g. one with a
     grafted head or quantized, as ``albert-audit compare`` makes) to use instead of loading ``config.model``.
     ``extras``: what compare records in the run's summary.json (utility, comparison, notes).
+    ``findings=False``: score and write the tables and summary.json only (no findings, no report); the findings
+    are computed later from the saved scores by ``analyze_run`` (byte-identical), e.g. on a CPU while the model's
+    GPU scores the next model (`albert-audit lineage`).
     """
     started, created = time.perf_counter(), utc_now()
     benchmarks = load_benchmarks(config.benchmarks)  # every benchmark file is checked before the model loads
@@ -122,22 +126,22 @@ def run_audit(config: AuditConfig, *, loaded: Any | None = None, extras: RunExtr
         results.sweep_stale(out)
         staging = results.Staging(out)
         try:
-            summary, findings, checkpoint = _run_into(staging, config, probe_sets, benchmarks, loaded=loaded,
-                                                      extras=extras, started=started, created=created,
-                                                      warnings=warnings)
+            summary, table, checkpoint = _run_into(staging, config, probe_sets, benchmarks, loaded=loaded,
+                                                   extras=extras, started=started, created=created,
+                                                   warnings=warnings, findings=findings)
             staging.commit()
         except BaseException:
             staging.discard()
             raise
         if checkpoint is not None:
             checkpoint.clear()  # every output is in place: the scored batches are no longer needed
-    return RunResult(out=out, summary=summary, findings=findings, warnings=warnings)
+    return RunResult(out=out, summary=summary, findings=table, warnings=warnings)
 
 
 def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[ProbeSet], benchmarks: list[Any],
               *, loaded: Any | None,
               extras: RunExtras | None, started: float, created: str,
-              warnings: list[str]) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+              warnings: list[str], findings: bool = True) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
     """Load and score (checkpointing into OUT/.partial), then write every output into the staging folder."""
     from albert_audit.engine.loading import load_model
     from albert_audit.engine.scoring import MULTI_PIECE_METHOD
@@ -155,8 +159,10 @@ def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[Pr
     results.write_parquet(folder / contract.ITEMS_FILE, scored.items)
     results.write_parquet(folder / contract.FILLS_FILE, scored.fills)
     results.write_parquet(folder / contract.TARGETS_FILE, scored.targets)
-    findings = write_findings(folder, items=scored.items, targets=scored.targets, fills=scored.fills,
-                              stats=config.stats_options(), benchmark_rows=bench_findings)
+    table = None
+    if findings:
+        table = write_findings(folder, items=scored.items, targets=scored.targets, fills=scored.fills,
+                               stats=config.stats_options(), benchmark_rows=bench_findings)
     done = time.perf_counter()
     timings = {"load": loaded_at - started, "score": scored_at - loaded_at, "stats": done - scored_at,
                "total": done - started, **({"benchmarks": bench_s} if benchmarks else {})}
@@ -165,9 +171,9 @@ def _run_into(staging: results.Staging, config: AuditConfig, probe_sets: list[Pr
                           multi_piece_method=MULTI_PIECE_METHOD, timings=timings, extras=extras)
     summary = dataclasses.replace(summary, benchmarks=bench_records or None).to_dict()
     results.write_json(folder / contract.SUMMARY_FILE, summary)
-    if config.write_report:
+    if config.write_report and table is not None:
         render_run_report(folder)
-    return summary, findings, scored.checkpoint
+    return summary, table, scored.checkpoint
 
 
 def write_findings(out: Path, *, items: pd.DataFrame, targets: pd.DataFrame, fills: pd.DataFrame,
